@@ -1,0 +1,202 @@
+"""campaign.toml and run.toml: parsed with tomllib, validated with pydantic.
+
+Every validation failure becomes one ``ConfigError`` naming the file, the line of the
+offending key (when it can be found) and the dotted field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import ConfigError, RunNameError
+from engine.names import validate_run_name
+from engine.tomlpos import line_of
+
+# The schedulers transformers' Trainer accepts by name (``SchedulerType``).
+LrScheduler = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CampaignConfig(_Strict):
+    """campaign.toml: only ``name`` is required."""
+
+    name: str = Field(min_length=1, description="The campaign's display name.")
+    description: str | None = None
+    base: str | None = Field(None, description="Default base model folder for runs (relative to the campaign).")
+    production_run: str | None = Field(None, description="Informational; production.json is the pointer.")
+    tree: str | None = Field(None, description="Decision tree file, relative to the campaign.")
+    # Sections owned by later parts of the engine (gate, watch rules, benches, judge
+    # weights); validated by those parts, accepted here so a campaign can declare them.
+    gate: dict[str, Any] | None = None
+    watch: list[dict[str, Any]] = Field(default_factory=list)
+    benches: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = None
+
+
+class LoraSettings(_Strict):
+    """The LoRA adapter's shape."""
+
+    r: int = Field(8, gt=0, description="Rank.")
+    alpha: float = Field(16.0, gt=0, description="Scaling numerator (lora_alpha).")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
+    )
+
+
+class TrainSettings(_Strict):
+    """Optimiser, schedule, batch and checkpoint settings (HF TrainingArguments, renamed plainly)."""
+
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: LrScheduler = "linear"
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    warmup_steps: int = Field(0, ge=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="Overrides epochs when set.")
+    batch_size: int = Field(8, gt=0, description="Per device.")
+    grad_accum: int = Field(1, gt=0)
+    max_length: int = Field(1024, gt=1, description="Rows longer than this are truncated.")
+    seed: int = 0
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    optim: str = "adamw_torch"
+    logging_steps: int = Field(10, gt=0)
+    save_steps: int | None = Field(100, gt=0, description="Checkpoint every N steps; none when unset.")
+    save_total_limit: int | None = Field(None, gt=0)
+    eval_steps: int | None = Field(None, gt=0, description="Defaults to logging_steps when an eval split exists.")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    load_in_4bit: bool = Field(False, description="QLoRA: needs CUDA and bitsandbytes.")
+    activation_checkpointing: bool = False
+    gpus: int = Field(1, ge=1, description="More than one launches the worker under torchrun.")
+
+
+class WeightRule(_Strict):
+    """A row matches when every condition given holds; the first matching rule sets the weight."""
+
+    row_class: str | None = Field(None, alias="class")
+    task_id: str | None = Field(None, description="Exact id or a glob such as 'HumanEval/*'.")
+    min_tokens: int | None = Field(None, ge=0, description="Completion tokens greater than this.")
+    max_tokens: int | None = Field(None, ge=0, description="Completion tokens at most this.")
+    weight: float = Field(ge=0.0)
+
+
+class WeightPolicy(_Strict):
+    """Per-row loss weights: a row's own ``weight`` field wins, then rules, then the default."""
+
+    default: float = Field(1.0, ge=0.0)
+    rules: list[WeightRule] = Field(default_factory=list)
+
+
+class ReplicateRule(_Strict):
+    """Oversample matching rows: each appears ``factor`` times (fractions sampled, seeded)."""
+
+    row_class: str | None = Field(None, alias="class")
+    task_id: str | None = None
+    factor: float = Field(gt=0.0)
+
+    @model_validator(mode="after")
+    def _needs_a_selector(self) -> ReplicateRule:
+        if self.row_class is None and self.task_id is None:
+            raise ValueError("give 'class' or 'task_id' to say which rows to replicate")
+        return self
+
+
+class KlSettings(_Strict):
+    """KL divergence to the base model (adapter disabled), added to the loss with weight λ."""
+
+    lam: float = Field(0.0, ge=0.0, alias="lambda")
+
+
+class RunConfig(_Strict):
+    """runs/<run>/run.toml."""
+
+    name: str | None = None
+    description: str | None = None
+    method: Literal["sft"] = "sft"
+    base: str | None = Field(None, description="Base model folder; defaults to the campaign's base.")
+    dataset: str | None = Field(None, description="Training JSONL, relative to the campaign.")
+    eval_dataset: str | None = None
+    eval_fraction: float = Field(0.0, ge=0.0, lt=0.9, description="Held out from dataset when no eval_dataset.")
+    parent: str | None = Field(None, description="The run this one was derived from.")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    weights: WeightPolicy = Field(default_factory=WeightPolicy)
+    replicate: list[ReplicateRule] = Field(default_factory=list)
+    kl: KlSettings = Field(default_factory=KlSettings)
+    imported_from: str | None = Field(None, description="Set on runs created by an import.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                validate_run_name(value)
+            except RunNameError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def parse_toml(path: Path, text: str) -> dict[str, Any]:
+    """Parse TOML text, turning a syntax error into a ``ConfigError`` with its line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_POSITION.search(message)
+        line = int(match.group(1)) if match else None
+        message = _TOML_POSITION.sub("", message).strip()
+        raise ConfigError(f"not valid TOML ({message})", path=path, line=line) from None
+
+
+def validate_toml(path: Path, text: str, model: type[Model]) -> Model:
+    """Parse and validate TOML text against ``model``; the first problem becomes a ``ConfigError``."""
+    data = parse_toml(path, text)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        field = ".".join(str(p) for p in loc) or None
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if "input" in error and not isinstance(error["input"], dict | list):
+                message += f" (got {error['input']!r})"
+        raise ConfigError(message, path=path, line=line_of(text, loc), field=field) from None
+
+
+def load_toml(path: Path, model: type[Model]) -> Model:
+    """Read ``path`` and validate it against ``model``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=path) from None
+    return validate_toml(path, text, model)

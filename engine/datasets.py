@@ -1,0 +1,152 @@
+"""Training rows: read and validated without torch, so bad data is caught before a launch.
+
+A row is ``{"prompt", "completion"}`` or ``{"messages": [{"role", "content"}, ...]}`` (the
+last assistant message is the target), with optional ``weight``, ``class`` and ``task_id``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.config import ReplicateRule, WeightPolicy, WeightRule
+from engine.errors import DatasetError
+from engine.jsonl import iter_jsonl
+
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One validated training row."""
+
+    lineno: int
+    prompt: str | None = None
+    completion: str | None = None
+    messages: tuple[tuple[str, str], ...] | None = None
+    weight: float | None = None
+    row_class: str | None = None
+    task_id: str | None = None
+
+
+def _string_field(record: dict[str, Any], key: str, path: Path, lineno: int) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise DatasetError(f"must be a string, got {type(value).__name__}", path=path, line=lineno, field=key)
+    return value
+
+
+def _parse_messages(value: Any, path: Path, lineno: int) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or not value:
+        raise DatasetError("must be a non-empty list", path=path, line=lineno, field="messages")
+    parsed: list[tuple[str, str]] = []
+    for index, message in enumerate(value):
+        field = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise DatasetError("must be an object with role and content", path=path, line=lineno, field=field)
+        role, content = message.get("role"), message.get("content")
+        if role not in _ROLES:
+            raise DatasetError(f"unknown role {role!r}", path=path, line=lineno, field=f"{field}.role")
+        if not isinstance(content, str):
+            raise DatasetError("must be a string", path=path, line=lineno, field=f"{field}.content")
+        parsed.append((role, content))
+    if parsed[-1][0] != "assistant":
+        raise DatasetError("the last message must be the assistant's", path=path, line=lineno, field="messages")
+    return tuple(parsed)
+
+
+def parse_row(record: dict[str, Any], path: Path, lineno: int) -> Row:
+    """Validate one dataset record."""
+    weight = record.get("weight")
+    if weight is not None and (
+        isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0
+    ):
+        raise DatasetError(f"must be a number >= 0, got {weight!r}", path=path, line=lineno, field="weight")
+    common = {
+        "lineno": lineno,
+        "weight": None if weight is None else float(weight),
+        "row_class": _string_field(record, "class", path, lineno),
+        "task_id": _string_field(record, "task_id", path, lineno),
+    }
+    if "messages" in record:
+        return Row(messages=_parse_messages(record["messages"], path, lineno), **common)
+    prompt = _string_field(record, "prompt", path, lineno)
+    completion = _string_field(record, "completion", path, lineno)
+    if prompt is None or completion is None:
+        missing = "prompt" if prompt is None else "completion"
+        raise DatasetError(
+            "missing (rows need prompt and completion, or messages)", path=path, line=lineno, field=missing
+        )
+    return Row(prompt=prompt, completion=completion, **common)
+
+
+def load_rows(path: Path, *, source: Path | None = None, field: str = "dataset") -> list[Row]:
+    """All rows of a dataset file; a missing file or bad line is one ``DatasetError``."""
+    if not path.is_file():
+        raise DatasetError(f"dataset file not found: {path}", path=source, field=field)
+    rows = [parse_row(line.record, path, line.lineno) for line in iter_jsonl(path)]
+    if not rows:
+        raise DatasetError("dataset has no rows", path=path)
+    return rows
+
+
+def _matches(selector_class: str | None, selector_task: str | None, row: Row) -> bool:
+    if selector_class is not None and row.row_class != selector_class:
+        return False
+    return selector_task is None or (
+        row.task_id is not None and fnmatch.fnmatchcase(row.task_id, selector_task)
+    )
+
+
+def rule_matches(rule: WeightRule, row: Row, completion_tokens: int) -> bool:
+    """Whether every condition of ``rule`` holds for ``row``."""
+    if not _matches(rule.row_class, rule.task_id, row):
+        return False
+    if rule.min_tokens is not None and completion_tokens <= rule.min_tokens:
+        return False
+    return rule.max_tokens is None or completion_tokens <= rule.max_tokens
+
+
+def row_weight(policy: WeightPolicy, row: Row, completion_tokens: int) -> float:
+    """The loss weight of a row: its own ``weight``, else the first matching rule, else the default."""
+    if row.weight is not None:
+        return row.weight
+    for rule in policy.rules:
+        if rule_matches(rule, row, completion_tokens):
+            return rule.weight
+    return policy.default
+
+
+def replicate(rows: list[Row], rules: list[ReplicateRule], seed: int) -> list[Row]:
+    """Oversample rows matched by a rule: ``factor`` copies, a fractional part drawn with ``seed``."""
+    if not rules:
+        return list(rows)
+    rng = random.Random(seed)
+    out: list[Row] = []
+    for row in rows:
+        rule = next((r for r in rules if _matches(r.row_class, r.task_id, row)), None)
+        if rule is None:
+            out.append(row)
+            continue
+        copies = int(rule.factor)
+        if rng.random() < rule.factor - copies:
+            copies += 1
+        out.extend([row] * copies)
+    return out
+
+
+def split_eval(rows: list[Row], fraction: float, seed: int) -> tuple[list[Row], list[Row]]:
+    """Hold out ``fraction`` of the rows (seeded) as an eval split; returns (train, eval)."""
+    if fraction <= 0:
+        return rows, []
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, round(len(rows) * fraction))
+    held = set(order[:n_eval])
+    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]

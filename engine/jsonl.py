@@ -1,0 +1,144 @@
+"""JSONL files that survive crashes: whole lines appended and flushed, torn tails tolerated.
+
+Writers append one complete line per record with a single ``write`` and flush it, so a
+process killed at any moment leaves at worst one torn *last* line. Readers skip a torn last
+line silently (the writer may still be mid-write) but report a bad line anywhere else.
+Bare ``NaN`` / ``Infinity`` are kept: HF Trainer logs them and they are real information.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from engine.errors import TunedeckError
+
+
+def dumps_line(record: dict[str, Any]) -> str:
+    """One record as one JSON line (NaN kept as bare ``NaN``), newline included."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=True) + "\n"
+
+
+class JsonlWriter:
+    """Appends whole lines to a JSONL file and flushes after each one."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = None
+
+    def _handle(self) -> IO[str]:
+        if self._file is None:
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across writes
+        return self._file
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record as a whole line and flush it to the OS."""
+        handle = self._handle()
+        handle.write(dumps_line(record))
+        handle.flush()
+
+    def close(self) -> None:
+        """Close the underlying file (writing again reopens it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
+    """Append a single record to ``path`` as one whole line."""
+    with JsonlWriter(path) as writer:
+        writer.write(record)
+
+
+@dataclass(frozen=True)
+class JsonlLine:
+    """A parsed line with its 1-based line number, for error messages."""
+
+    lineno: int
+    record: dict[str, Any]
+
+
+def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[JsonlLine]:
+    """Yield the object on each non-blank line of ``path``.
+
+    A line that does not parse raises ``TunedeckError`` naming file and line, except the
+    last line when it has no newline (a write torn by a crash, or one still in flight),
+    which is skipped. With ``strict=False`` bad lines anywhere are skipped.
+    """
+    path = Path(path)
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = handle.readlines()
+    for index, raw in enumerate(lines):
+        lineno = index + 1
+        if not raw.strip():
+            continue
+        torn_tail = index == len(lines) - 1 and not raw.endswith("\n")
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if torn_tail or not strict:
+                continue
+            raise TunedeckError(f"not valid JSON ({exc.msg})", path=path, line=lineno) from None
+        if not isinstance(record, dict):
+            if not strict:
+                continue
+            raise TunedeckError("expected a JSON object", path=path, line=lineno)
+        yield JsonlLine(lineno, record)
+
+
+def read_jsonl(path: str | Path, *, strict: bool = True) -> list[dict[str, Any]]:
+    """All records of ``path`` (see ``iter_jsonl``); a missing file reads as empty."""
+    if not Path(path).exists():
+        return []
+    return [line.record for line in iter_jsonl(path, strict=strict)]
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``records`` so readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(dumps_line(record))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float that is neither NaN nor infinite (bools excluded)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,64 @@
+"""Checks a run before any process starts, and builds the command lines of worker processes.
+
+Everything a user can get wrong (run.toml, names, dataset lines, the base model folder) is
+checked here, without torch, so a bad run is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.campaign import Campaign, RunPaths
+from engine.config import RunConfig
+from engine.datasets import Row, load_rows, split_eval
+from engine.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run whose config, data and base model have all been checked."""
+
+    campaign: Campaign
+    name: str
+    paths: RunPaths
+    config: RunConfig
+    base: Path
+    train_rows: list[Row]
+    eval_rows: list[Row]
+
+
+def prepare_run(campaign: Campaign, name: str) -> PreparedRun:
+    """Validate run ``name`` of ``campaign`` end to end; raises a one-line ``TunedeckError``."""
+    config = campaign.load_run(name)
+    paths = campaign.run(name)
+    source = paths.run_toml
+    if config.dataset is None:
+        raise ConfigError("required to train: the training JSONL, relative to the campaign", path=source,
+                          field="dataset")
+    base = campaign.base_model(config, source=source)
+    if not (base / "config.json").is_file():
+        raise ConfigError(f"not a model folder (no config.json): {base}", path=source, field="base")
+    rows = load_rows(campaign.resolve(config.dataset), source=source, field="dataset")
+    if config.eval_dataset is not None:
+        eval_rows = load_rows(campaign.resolve(config.eval_dataset), source=source, field="eval_dataset")
+        train_rows = rows
+    else:
+        train_rows, eval_rows = split_eval(rows, config.eval_fraction, config.train.seed)
+    return PreparedRun(campaign, name, paths, config, base, train_rows, eval_rows)
+
+
+def train_command(run_dir: Path, *, resume: bool = False, gpus: int = 1) -> list[str]:
+    """The command that trains a run: the worker module, under torchrun when gpus > 1."""
+    worker = ["-m", "engine.worker", str(run_dir)] + (["--resume"] if resume else [])
+    if gpus > 1:
+        # torch's own launcher, never a home-made one.
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", *worker]
+    return [sys.executable, *worker]
+
+
+def merge_command(run_dir: Path, *, checkpoint: int | None = None) -> list[str]:
+    """The command that merges a run's adapter into its base model."""
+    extra = ["--checkpoint", str(checkpoint)] if checkpoint is not None else []
+    return [sys.executable, "-m", "engine.worker.merge", str(run_dir), *extra]

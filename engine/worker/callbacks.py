@@ -1,0 +1,170 @@
+"""Trainer callbacks, one per concern, each writing only on the main process.
+
+``TunedeckCallback`` bundles them for a user's own HF/TRL Trainer script:
+
+    trainer.add_callback(TunedeckCallback("path/to/campaign", "my-run"))
+
+and the run then appears in the campaign like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from engine.campaign import RunPaths, record_event
+from engine.jsonl import JsonlWriter
+from engine.names import validate_run_name
+
+
+class MetricsCallback(TrainerCallback):
+    """Every trainer log becomes one line of metrics.jsonl: step, ts, and the log's keys as named."""
+
+    def __init__(self, metrics_path: str | Path) -> None:
+        self.writer = JsonlWriter(metrics_path)
+        self._last_tokens: tuple[float, int] | None = None
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        now = time.time()
+        record: dict[str, Any] = {"step": state.global_step, "ts": round(now, 3), **logs}
+        tokens = logs.get("num_input_tokens_seen")
+        if isinstance(tokens, int | float) and "loss" in logs:
+            if self._last_tokens is not None and now > self._last_tokens[0]:
+                seen = tokens - self._last_tokens[1]
+                record["tokens_per_second"] = round(seen / (now - self._last_tokens[0]), 1)
+            self._last_tokens = (now, int(tokens))
+        self.writer.write(record)
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        # Tokens/s is measured from the start of this session, resumed or not.
+        self._last_tokens = (time.time(), int(state.num_input_tokens_seen or 0))
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.writer.close()
+
+
+class LifecycleCallback(TrainerCallback):
+    """Lifecycle events to events.jsonl: started and each checkpoint."""
+
+    def __init__(self, events_path: str | Path, checkpoint_dir: str | Path | None = None) -> None:
+        self.events_path = Path(events_path)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if state.is_world_process_zero:
+            record_event(
+                self.events_path, "started", step=state.global_step, max_steps=state.max_steps, pid=os.getpid()
+            )
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            record_event(self.events_path, "checkpoint", step=state.global_step, path=str(folder))
+
+
+class StopRequestCallback(TrainerCallback):
+    """Honours a stop request (the run's stop.request file, or SIGTERM): checkpoint, then end.
+
+    Checked at every step end; a file stat costs microseconds against a step's milliseconds.
+    """
+
+    def __init__(self, request_path: str | Path, *, handle_sigterm: bool = False) -> None:
+        self.request_path = Path(request_path)
+        self.reason: str | None = None
+        if handle_sigterm:
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: object) -> None:
+        self.reason = self.reason or "SIGTERM"
+
+    def requested(self) -> bool:
+        """True once a stop was asked for (the reason is kept in ``self.reason``)."""
+        if self.reason is None and self.request_path.exists():
+            self.reason = _read_reason(self.request_path)
+        return self.reason is not None
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self.requested():
+            control.should_save = True
+            control.should_training_stop = True
+
+
+def _read_reason(path: Path) -> str:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        return "stop requested"
+    reason = data.get("reason") if isinstance(data, dict) else None
+    return str(reason) if reason else "stop requested"
+
+
+class TunedeckCallback(TrainerCallback):
+    """Metrics, lifecycle and stop requests for a run of ``campaign``, for any HF/TRL Trainer.
+
+    Creates ``runs/<run>/`` (and a run.toml recording where it came from) when needed.
+    """
+
+    def __init__(self, campaign: str | Path, run: str) -> None:
+        root = Path(campaign)
+        if not (root / "campaign.toml").is_file():
+            raise FileNotFoundError(f"{root}: no campaign.toml (create one with: name = \"...\")")
+        paths = RunPaths(root / "runs" / validate_run_name(run))
+        paths.root.mkdir(parents=True, exist_ok=True)
+        if not paths.run_toml.exists():
+            paths.run_toml.write_text(
+                f'name = "{run}"\nimported_from = "external Trainer script"\n', encoding="utf-8"
+            )
+        self.paths = paths
+        self.stop = StopRequestCallback(paths.stop_request)
+        self.parts: list[TrainerCallback] = [MetricsCallback(paths.metrics), LifecycleCallback(paths.events), self.stop]
+
+    def _each(self, event: str, *args: Any, **kwargs: Any) -> None:
+        for part in self.parts:
+            getattr(part, event)(*args, **kwargs)
+
+    def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
+        self._each("on_train_begin", *args, **kwargs)
+
+    def on_log(self, *args: Any, **kwargs: Any) -> None:
+        self._each("on_log", *args, **kwargs)
+
+    def on_save(self, *args: Any, **kwargs: Any) -> None:
+        self._each("on_save", *args, **kwargs)
+
+    def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+        self._each("on_step_end", *args, **kwargs)
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self._each("on_train_end", args, state, control, **kwargs)
+        if state.is_world_process_zero:
+            if self.stop.requested():
+                record_event(self.paths.events, "stopped", step=state.global_step, reason=self.stop.reason)
+            else:
+                record_event(self.paths.events, "finished", step=state.global_step)

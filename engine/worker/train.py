@@ -1,0 +1,182 @@
+"""The training worker: ``python -m engine.worker RUN_DIR [--resume]``.
+
+Reads runs/<run>/run.toml, trains a LoRA adapter with transformers' Trainer and writes
+metrics.jsonl, events.jsonl, checkpoints/ and, when training completes, adapter/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.worker import runtime  # noqa: F401  (sets the offline environment first)
+
+import torch  # noqa: E402
+from transformers import PrinterCallback, TrainingArguments  # noqa: E402
+
+from engine.campaign import Campaign, record_event  # noqa: E402
+from engine.checkpoints import newest_complete_checkpoint  # noqa: E402
+from engine.launch import PreparedRun, prepare_run, train_command  # noqa: E402
+from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback  # noqa: E402
+from engine.worker.encoding import PaddingCollator, encode_rows  # noqa: E402
+from engine.worker.models import (  # noqa: E402
+    attach_lora,
+    has_cuda,
+    load_base_model,
+    load_tokenizer,
+    resolve_precision,
+)
+from engine.worker.trainer import TunedeckTrainer  # noqa: E402
+
+
+def training_arguments(prepared: PreparedRun, precision: str) -> TrainingArguments:
+    """HF TrainingArguments from the run's [train] table."""
+    train = prepared.config.train
+    has_eval = bool(prepared.eval_rows)
+    warmup: float = train.warmup_steps if train.warmup_steps > 0 else train.warmup_ratio
+    return TrainingArguments(
+        output_dir=str(prepared.paths.checkpoints),
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.batch_size,
+        gradient_accumulation_steps=train.grad_accum,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=warmup,
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps if train.max_steps is not None else -1,
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.max_grad_norm,
+        optim=train.optim,
+        seed=train.seed,
+        logging_steps=train.logging_steps,
+        # NaN losses are information (watch rules look for them): log them as they are.
+        logging_nan_inf_filter=False,
+        save_strategy="steps" if train.save_steps else "no",
+        save_steps=train.save_steps or 500,
+        save_total_limit=train.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=(train.eval_steps or train.logging_steps) if has_eval else None,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not has_cuda(),
+        activation_checkpointing=train.activation_checkpointing,
+        remove_unused_columns=False,
+        prediction_loss_only=True,
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+
+
+def _save_adapter_atomically(model: Any, tokenizer: Any, target: Path) -> None:
+    """Write the final adapter to a temporary folder, then rename it into place."""
+    staging = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def _relaunch_distributed(run_dir: Path, resume: bool, gpus: int) -> int:
+    """Re-run this worker under torchrun when the run wants several GPUs."""
+    available = torch.cuda.device_count()
+    if available < gpus:
+        from engine.errors import ConfigError
+
+        raise ConfigError(f"asks for {gpus} GPUs, this machine has {available}", path=run_dir / "run.toml",
+                          field="train.gpus")
+    command = train_command(run_dir, resume=resume, gpus=gpus)
+    os.execvp(command[0], command)
+    return 0  # not reached
+
+
+def train(run_dir: Path, *, resume: bool) -> int:
+    """Train the run in ``run_dir``; returns the process exit status."""
+    run_dir = run_dir.resolve()
+    campaign = Campaign.open(run_dir.parent.parent)
+    prepared = prepare_run(campaign, run_dir.name)
+    config, paths = prepared.config, prepared.paths
+    if config.train.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_distributed(run_dir, resume, config.train.gpus)
+    precision = resolve_precision(config, paths.run_toml)
+    runtime.quiet_transformers()
+
+    tokenizer = load_tokenizer(prepared.base)
+    model = attach_lora(load_base_model(prepared.base, config, precision, paths.run_toml), config, paths.run_toml)
+    train_set = encode_rows(tokenizer, prepared.train_rows, config, train=True)
+    eval_set = encode_rows(tokenizer, prepared.eval_rows, config, train=False) if prepared.eval_rows else None
+
+    stop = StopRequestCallback(paths.stop_request, handle_sigterm=True)
+    trainer = TunedeckTrainer(
+        model=model,
+        args=training_arguments(prepared, precision),
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=PaddingCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[MetricsCallback(paths.metrics), LifecycleCallback(paths.events), stop],
+        kl_lambda=config.kl.lam,
+    )
+    trainer.remove_callback(PrinterCallback)
+    checkpoint = newest_complete_checkpoint(paths.checkpoints) if resume else None
+    is_main = trainer.is_world_process_zero()
+    if is_main and resume:
+        record_event(paths.events, "resumed", checkpoint=str(checkpoint) if checkpoint else None)
+
+    started = time.time()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    step = trainer.state.global_step
+    if not is_main:
+        return 0
+    if stop.requested():
+        saved = newest_complete_checkpoint(paths.checkpoints)
+        record_event(paths.events, "stopped", step=step, reason=stop.reason,
+                     checkpoint=str(saved) if saved else None)
+        paths.stop_request.unlink(missing_ok=True)
+        return 0
+    _save_adapter_atomically(trainer.model, tokenizer, paths.adapter)
+    record_event(
+        paths.events,
+        "finished",
+        step=step,
+        train_loss=output.training_loss,
+        runtime_s=round(time.time() - started, 2),
+        adapter=str(paths.adapter),
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and train; failures are recorded in events.jsonl before exiting."""
+    parser = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    args = parser.parse_args(argv)
+    try:
+        return train(args.run_dir, resume=args.resume)
+    except Exception as exc:
+        from engine.errors import TunedeckError
+
+        if isinstance(exc, TunedeckError):
+            raise
+        events = args.run_dir / "events.jsonl"
+        if events.parent.is_dir() and int(os.environ.get("RANK", "0")) == 0:
+            record_event(events, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+
+
+if __name__ == "__main__":
+    runtime.run_main(lambda: main(sys.argv[1:]))

@@ -57,7 +57,9 @@ def _parse_messages(value: Any, path: Path, lineno: int) -> tuple[tuple[str, str
             raise DatasetError("must be a string", path=path, line=lineno, field=f"{field}.content")
         parsed.append((role, content))
     if parsed[-1][0] != "assistant":
-        raise DatasetError("the last message must be the assistant's", path=path, line=lineno, field="messages")
+        raise DatasetError(
+            "the last message must be the assistant's", path=path, line=lineno, field="messages"
+        )
     return tuple(parsed)
 
 
@@ -65,7 +67,10 @@ def parse_row(record: dict[str, Any], path: Path, lineno: int) -> Row:
     """Validate one dataset record."""
     weight = record.get("weight")
     if weight is not None and (
-        isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not math.isfinite(weight)
+        or weight < 0
     ):
         raise DatasetError(f"must be a number >= 0, got {weight!r}", path=path, line=lineno, field="weight")
     common = {

@@ -35,8 +35,9 @@ def prepare_run(campaign: Campaign, name: str) -> PreparedRun:
     paths = campaign.run(name)
     source = paths.run_toml
     if config.dataset is None:
-        raise ConfigError("required to train: the training JSONL, relative to the campaign", path=source,
-                          field="dataset")
+        raise ConfigError(
+            "required to train: the training JSONL, relative to the campaign", path=source, field="dataset"
+        )
     base = campaign.base_model(config, source=source)
     if not (base / "config.json").is_file():
         raise ConfigError(f"not a model folder (no config.json): {base}", path=source, field="base")
@@ -54,7 +55,14 @@ def train_command(run_dir: Path, *, resume: bool = False, gpus: int = 1) -> list
     worker = ["-m", "engine.worker", str(run_dir)] + (["--resume"] if resume else [])
     if gpus > 1:
         # torch's own launcher, never a home-made one.
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", *worker]
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={gpus}",
+            *worker,
+        ]
     return [sys.executable, *worker]
 
 

@@ -27,8 +27,25 @@ def reverse_rows(n: int, seed: int, *, min_len: int = 3, max_len: int = 5) -> li
 def tokenizer_corpus() -> list[str]:
     """Text the tiny tokenizer is trained on: the task's alphabet plus general ASCII prose."""
     words = [
-        "reverse", "sort", "copy", "count", "the", "answer", "is", "def", "return", "assert",
-        "user", "assistant", "system", "true", "false", "none", "pass", "fail", "json",
+        "reverse",
+        "sort",
+        "copy",
+        "count",
+        "the",
+        "answer",
+        "is",
+        "def",
+        "return",
+        "assert",
+        "user",
+        "assistant",
+        "system",
+        "true",
+        "false",
+        "none",
+        "pass",
+        "fail",
+        "json",
     ]
     lines = [" ".join(words), "".join(chr(c) for c in range(32, 127))]
     rng = random.Random(0)

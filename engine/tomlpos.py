@@ -18,7 +18,7 @@ def _clean(part: str) -> str:
 
 
 def line_of(text: str, loc: Sequence[str | int]) -> int | None:
-    """1-based line of the key at ``loc`` (e.g. ``("lora", "r")`` or ``("weights", "rules", 1, "weight")``)."""
+    """1-based line of the key at ``loc``, e.g. ``("lora", "r")`` or ``("weights", "rules", 1, "weight")``."""
     keys = [str(p) for p in loc if not isinstance(p, int)]
     indices = [p for p in loc if isinstance(p, int)]
     if not keys:

@@ -74,7 +74,11 @@ class LifecycleCallback(TrainerCallback):
     ) -> None:
         if state.is_world_process_zero:
             record_event(
-                self.events_path, "started", step=state.global_step, max_steps=state.max_steps, pid=os.getpid()
+                self.events_path,
+                "started",
+                step=state.global_step,
+                max_steps=state.max_steps,
+                pid=os.getpid(),
             )
 
     def on_save(
@@ -132,7 +136,7 @@ class TunedeckCallback(TrainerCallback):
     def __init__(self, campaign: str | Path, run: str) -> None:
         root = Path(campaign)
         if not (root / "campaign.toml").is_file():
-            raise FileNotFoundError(f"{root}: no campaign.toml (create one with: name = \"...\")")
+            raise FileNotFoundError(f'{root}: no campaign.toml (create one with: name = "...")')
         paths = RunPaths(root / "runs" / validate_run_name(run))
         paths.root.mkdir(parents=True, exist_ok=True)
         if not paths.run_toml.exists():
@@ -141,7 +145,11 @@ class TunedeckCallback(TrainerCallback):
             )
         self.paths = paths
         self.stop = StopRequestCallback(paths.stop_request)
-        self.parts: list[TrainerCallback] = [MetricsCallback(paths.metrics), LifecycleCallback(paths.events), self.stop]
+        self.parts: list[TrainerCallback] = [
+            MetricsCallback(paths.metrics),
+            LifecycleCallback(paths.events),
+            self.stop,
+        ]
 
     def _each(self, event: str, *args: Any, **kwargs: Any) -> None:
         for part in self.parts:

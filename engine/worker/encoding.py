@@ -25,7 +25,8 @@ class EncodedRow:
 
 def _prompt_and_completion_ids(tokenizer: Any, row: Row) -> tuple[list[int], list[int]]:
     if row.messages is None:
-        assert row.prompt is not None and row.completion is not None
+        assert row.prompt is not None
+        assert row.completion is not None
         prompt = tokenizer(row.prompt, add_special_tokens=False)["input_ids"]
         completion = tokenizer(row.completion, add_special_tokens=False)["input_ids"]
         return list(prompt), list(completion) + [tokenizer.eos_token_id]

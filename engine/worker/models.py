@@ -24,11 +24,15 @@ def resolve_precision(config: RunConfig, source: Path | None = None) -> str:
     if wanted == "auto":
         return "bf16" if has_cuda() and torch.cuda.is_bf16_supported() else "fp32"
     if wanted in ("bf16", "fp16") and not has_cuda():
-        raise ConfigError(f"{wanted} needs a CUDA GPU; this machine has none (use 'auto')", path=source,
-                          field="train.precision")
+        raise ConfigError(
+            f"{wanted} needs a CUDA GPU; this machine has none (use 'auto')",
+            path=source,
+            field="train.precision",
+        )
     if wanted == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("this GPU does not support bf16 (use 'fp16' or 'auto')", path=source,
-                          field="train.precision")
+        raise ConfigError(
+            "this GPU does not support bf16 (use 'fp16' or 'auto')", path=source, field="train.precision"
+        )
     return wanted
 
 

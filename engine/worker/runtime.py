@@ -1,22 +1,11 @@
-"""Process setup shared by every worker: offline, quiet, and one-line errors."""
+"""Process plumbing shared by every worker: quiet libraries and one-line errors."""
 
 from __future__ import annotations
 
-import os
 import sys
-import warnings
 from collections.abc import Callable
 
 from engine.errors import EXIT_BAD_INPUT, TunedeckError
-
-# Set before transformers is imported anywhere in the process.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Deprecation notices from the libraries are for us, not for the person watching a run.
-warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def quiet_transformers() -> None:

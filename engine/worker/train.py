@@ -14,24 +14,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.worker import runtime  # noqa: F401  (sets the offline environment first)
+import torch
+from transformers import PrinterCallback, TrainingArguments
 
-import torch  # noqa: E402
-from transformers import PrinterCallback, TrainingArguments  # noqa: E402
-
-from engine.campaign import Campaign, record_event  # noqa: E402
-from engine.checkpoints import newest_complete_checkpoint  # noqa: E402
-from engine.launch import PreparedRun, prepare_run, train_command  # noqa: E402
-from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback  # noqa: E402
-from engine.worker.encoding import PaddingCollator, encode_rows  # noqa: E402
-from engine.worker.models import (  # noqa: E402
+from engine.campaign import Campaign, record_event
+from engine.checkpoints import newest_complete_checkpoint
+from engine.launch import PreparedRun, prepare_run, train_command
+from engine.worker import runtime
+from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback
+from engine.worker.encoding import PaddingCollator, encode_rows
+from engine.worker.models import (
     attach_lora,
     has_cuda,
     load_base_model,
     load_tokenizer,
     resolve_precision,
 )
-from engine.worker.trainer import TunedeckTrainer  # noqa: E402
+from engine.worker.trainer import TunedeckTrainer
 
 
 def training_arguments(prepared: PreparedRun, precision: str) -> TrainingArguments:
@@ -96,8 +95,11 @@ def _relaunch_distributed(run_dir: Path, resume: bool, gpus: int) -> int:
     if available < gpus:
         from engine.errors import ConfigError
 
-        raise ConfigError(f"asks for {gpus} GPUs, this machine has {available}", path=run_dir / "run.toml",
-                          field="train.gpus")
+        raise ConfigError(
+            f"asks for {gpus} GPUs, this machine has {available}",
+            path=run_dir / "run.toml",
+            field="train.gpus",
+        )
     command = train_command(run_dir, resume=resume, gpus=gpus)
     os.execvp(command[0], command)
     return 0  # not reached
@@ -115,7 +117,9 @@ def train(run_dir: Path, *, resume: bool) -> int:
     runtime.quiet_transformers()
 
     tokenizer = load_tokenizer(prepared.base)
-    model = attach_lora(load_base_model(prepared.base, config, precision, paths.run_toml), config, paths.run_toml)
+    model = attach_lora(
+        load_base_model(prepared.base, config, precision, paths.run_toml), config, paths.run_toml
+    )
     train_set = encode_rows(tokenizer, prepared.train_rows, config, train=True)
     eval_set = encode_rows(tokenizer, prepared.eval_rows, config, train=False) if prepared.eval_rows else None
 
@@ -143,8 +147,9 @@ def train(run_dir: Path, *, resume: bool) -> int:
         return 0
     if stop.requested():
         saved = newest_complete_checkpoint(paths.checkpoints)
-        record_event(paths.events, "stopped", step=step, reason=stop.reason,
-                     checkpoint=str(saved) if saved else None)
+        record_event(
+            paths.events, "stopped", step=step, reason=stop.reason, checkpoint=str(saved) if saved else None
+        )
         paths.stop_request.unlink(missing_ok=True)
         return 0
     _save_adapter_atomically(trainer.model, tokenizer, paths.adapter)

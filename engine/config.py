@@ -142,11 +142,11 @@ class RunConfig(_Strict):
         0.0, ge=0.0, lt=0.9, description="Held out from dataset when no eval_dataset."
     )
     parent: str | None = Field(None, description="The run this one was derived from.")
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    train: TrainSettings = Field(default_factory=TrainSettings)
-    weights: WeightPolicy = Field(default_factory=WeightPolicy)
+    lora: LoraSettings = Field(default_factory=lambda: LoraSettings())
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings())
+    weights: WeightPolicy = Field(default_factory=lambda: WeightPolicy())
     replicate: list[ReplicateRule] = Field(default_factory=list)
-    kl: KlSettings = Field(default_factory=KlSettings)
+    kl: KlSettings = Field(default_factory=lambda: KlSettings())
     imported_from: str | None = Field(None, description="Set on runs created by an import.")
 
     @field_validator("name")

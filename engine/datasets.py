@@ -6,6 +6,7 @@ last assistant message is the target), with optional ``weight``, ``class`` and `
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 import random
@@ -73,14 +74,14 @@ def parse_row(record: dict[str, Any], path: Path, lineno: int) -> Row:
         or weight < 0
     ):
         raise DatasetError(f"must be a number >= 0, got {weight!r}", path=path, line=lineno, field="weight")
-    common = {
-        "lineno": lineno,
-        "weight": None if weight is None else float(weight),
-        "row_class": _string_field(record, "class", path, lineno),
-        "task_id": _string_field(record, "task_id", path, lineno),
-    }
+    row = Row(
+        lineno=lineno,
+        weight=None if weight is None else float(weight),
+        row_class=_string_field(record, "class", path, lineno),
+        task_id=_string_field(record, "task_id", path, lineno),
+    )
     if "messages" in record:
-        return Row(messages=_parse_messages(record["messages"], path, lineno), **common)
+        return dataclasses.replace(row, messages=_parse_messages(record["messages"], path, lineno))
     prompt = _string_field(record, "prompt", path, lineno)
     completion = _string_field(record, "completion", path, lineno)
     if prompt is None or completion is None:
@@ -88,7 +89,7 @@ def parse_row(record: dict[str, Any], path: Path, lineno: int) -> Row:
         raise DatasetError(
             "missing (rows need prompt and completion, or messages)", path=path, line=lineno, field=missing
         )
-    return Row(prompt=prompt, completion=completion, **common)
+    return dataclasses.replace(row, prompt=prompt, completion=completion)
 
 
 def load_rows(path: Path, *, source: Path | None = None, field: str = "dataset") -> list[Row]:

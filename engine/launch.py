@@ -29,11 +29,17 @@ class PreparedRun:
     eval_rows: list[Row]
 
 
-def prepare_run(campaign: Campaign, name: str) -> PreparedRun:
-    """Validate run ``name`` of ``campaign`` end to end; raises a one-line ``TunedeckError``."""
-    config = campaign.load_run(name)
+def prepare_run(
+    campaign: Campaign, name: str, *, config: RunConfig | None = None, source: Path | None = None
+) -> PreparedRun:
+    """Validate run ``name`` end to end (its run.toml, or ``config`` read from ``source``).
+
+    Raises a one-line ``TunedeckError``; reads files but never writes one.
+    """
     paths = campaign.run(name)
-    source = paths.run_toml
+    if config is None:
+        config = campaign.load_run(name)
+    source = source or paths.run_toml
     if config.dataset is None:
         raise ConfigError(
             "required to train: the training JSONL, relative to the campaign", path=source, field="dataset"

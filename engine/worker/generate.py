@@ -19,7 +19,7 @@ def load_for_inference(model_dir: Path, adapter_dir: Path | None = None) -> tupl
         adapter_dir if adapter_dir and (adapter_dir / "tokenizer_config.json").exists() else model_dir
     )
     tokenizer.padding_side = "left"  # generation continues from the last real token
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
     if adapter_dir is not None:
         from peft import PeftModel
 

@@ -72,7 +72,7 @@ def load_base_model(model_dir: Path, config: RunConfig, precision: str, source: 
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
-            model, use_activation_checkpointing=config.train.activation_checkpointing
+            model, use_gradient_checkpointing=config.train.activation_checkpointing
         )
     return model
 
@@ -83,7 +83,7 @@ def attach_lora(model: Any, config: RunConfig, source: Path | None = None) -> An
 
     lora = LoraConfig(
         r=config.lora.r,
-        lora_alpha=config.lora.alpha,
+        lora_alpha=config.lora.alpha,  # type: ignore[arg-type]  # peft annotates int; floats work
         lora_dropout=config.lora.dropout,
         target_modules=config.lora.target_modules,
         task_type="CAUSAL_LM",

@@ -52,17 +52,20 @@ def build_tokenizer(vocab_size: int = 600) -> Qwen2Tokenizer:
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in saved["model"]["merges"]]
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
-        merges=merges,
+        merges=merges,  # type: ignore[arg-type]  # the backend takes (left, right) pairs
         unk_token="<|endoftext|>",
-        eos_token="<|endoftext|>",
+        # As in Qwen's instruct models: a turn ends with <|im_end|>, padding is <|endoftext|>.
+        # They must differ: the pad row of a tied embedding is zero and frozen, so a model
+        # whose end token is the pad token can never learn to stop.
+        eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        additional_special_tokens=["<|im_start|>"],
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
-def tiny_config(vocab_size: int) -> Qwen2Config:
+def tiny_config(vocab_size: int, *, eos_token_id: int, pad_token_id: int) -> Qwen2Config:
     """The smallest Qwen2 shape that learns: initializer_range 0.1 (0.02 leaves LoRA stuck)."""
     return Qwen2Config(
         vocab_size=vocab_size,
@@ -75,8 +78,8 @@ def tiny_config(vocab_size: int) -> Qwen2Config:
         tie_word_embeddings=True,
         initializer_range=0.1,
         bos_token_id=None,
-        eos_token_id=0,
-        pad_token_id=0,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
     )
 
 
@@ -88,7 +91,9 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
-    config = tiny_config(len(tokenizer))
+    config = tiny_config(
+        len(tokenizer), eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
     model = Qwen2ForCausalLM(config)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

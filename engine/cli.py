@@ -1,0 +1,211 @@
+"""The ``tunedeck`` command line.
+
+Every command takes ``--campaign DIR`` (default: the current directory). A problem the user
+can fix is one line on stderr naming file, line and field, with exit status 2; no Python
+traceback reaches a user (set TUNEDECK_DEBUG=1 to see one for an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.campaign import Campaign
+from engine.config import RunConfig, load_toml
+from engine.errors import EXIT_BAD_INPUT, ConfigError, TunedeckError
+from engine.jsonl import write_text_atomic
+from engine.launch import merge_command, prepare_run, train_command
+from engine.names import validate_run_name
+
+
+def _campaign(args: argparse.Namespace) -> Campaign:
+    return Campaign.open(args.campaign)
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
+    print(json.dumps(payload) if getattr(args, "json", False) else human)
+
+
+def _run_worker_foreground(command: list[str]) -> int:
+    """Run a worker with this terminal's output; its exit status becomes ours."""
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_name_for(toml_path: Path, config: RunConfig, campaign: Campaign) -> str:
+    """The run a run.toml describes: its runs/<run>/ folder, else its ``name``, else the file's stem."""
+    if toml_path.parent.parent == campaign.runs_dir:
+        name = toml_path.parent.name
+    else:
+        name = config.name or (toml_path.stem if toml_path.name != "run.toml" else toml_path.parent.name)
+    return validate_run_name(name, source=str(toml_path), field="name")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Validate a run.toml end to end, place it in runs/<run>/, and train in the foreground."""
+    campaign = _campaign(args)
+    source = Path(args.run_toml).resolve()
+    config = load_toml(source, RunConfig)
+    name = _run_name_for(source, config, campaign)
+    paths = campaign.run(name)
+    text = source.read_text(encoding="utf-8")
+    placed = source == paths.run_toml.resolve()
+    if not placed and paths.run_toml.exists() and paths.run_toml.read_text(encoding="utf-8") != text:
+        raise ConfigError(f"run {name!r} already exists with a different run.toml", path=paths.run_toml)
+    if paths.metrics.exists():
+        raise ConfigError(
+            f"run {name!r} has already trained; use 'tunedeck resume {name}'", path=paths.metrics
+        )
+    # Everything is checked before anything is written: a bad run changes nothing on disk.
+    prepare_run(campaign, name, config=config, source=source)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if not placed:
+        write_text_atomic(paths.run_toml, text)
+    return _run_worker_foreground(train_command(paths.root, gpus=config.train.gpus))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Continue a run from its newest complete checkpoint, in the foreground."""
+    campaign = _campaign(args)
+    prepared = prepare_run(campaign, args.run)
+    return _run_worker_foreground(
+        train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus)
+    )
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge a run's adapter (or a checkpoint's) into its base model, in a worker process."""
+    campaign = _campaign(args)
+    campaign.load_run(args.run)
+    command = merge_command(campaign.run(args.run).root, checkpoint=args.checkpoint)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        return done.returncode
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    _emit(
+        args,
+        summary,
+        f"merged {args.run} into {summary['merged']} (max |logit diff| vs adapter-on-base "
+        f"{summary['max_logit_diff']:.2e})",
+    )
+    return 0
+
+
+def cmd_import_trainer_state(args: argparse.Namespace) -> int:
+    """Turn an HF trainer_state.json into a run's metrics."""
+    from engine.trainer_state import import_trainer_state
+
+    campaign = _campaign(args)
+    summary = import_trainer_state(campaign, Path(args.path), args.run)
+    payload = {
+        "run": summary.run,
+        "records": summary.records,
+        "steps": summary.steps,
+        "metrics": summary.metrics,
+        "skipped": summary.skipped,
+        "reasons": summary.reasons,
+        "created_run": summary.created_run,
+    }
+    skipped = f"; skipped {summary.skipped} ({'; '.join(summary.reasons)})" if summary.skipped else ""
+    _emit(
+        args,
+        payload,
+        f"imported {summary.records} steps ({len(summary.metrics)} metrics) into {summary.run}{skipped}",
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the tiny model and run the demo campaign end to end."""
+    from engine.demo import run_demo
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    if not args.headless:
+        say("the TUI is not built yet: running the demo headless")
+    summary = run_demo(Path(args.dir), say)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        say(
+            f"done in {summary['seconds']} s: exact match {summary['eval']['before']:.2f} -> "
+            f"{summary['eval']['after']:.2f}; campaign in {summary['campaign']}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every tunedeck command."""
+    parser = argparse.ArgumentParser(
+        prog="tunedeck", description="A terminal cockpit for fine-tuning campaigns."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--campaign", default=".", metavar="DIR", help="campaign folder (default: current directory)"
+    )
+    common.add_argument("--json", action="store_true", help="print one JSON object for scripts")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="build a tiny offline model and run a campaign end to end")
+    demo.add_argument("--headless", action="store_true", help="do not open the TUI")
+    demo.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    demo.add_argument("--dir", default="tunedeck-demo", help="folder for the demo campaign")
+    demo.set_defaults(handler=cmd_demo)
+
+    run = sub.add_parser("run", parents=[common], help="train the run a run.toml describes")
+    run.add_argument("run_toml", metavar="RUN_TOML")
+    run.set_defaults(handler=cmd_run)
+
+    resume = sub.add_parser(
+        "resume", parents=[common], help="resume a run from its newest complete checkpoint"
+    )
+    resume.add_argument("run", metavar="RUN")
+    resume.set_defaults(handler=cmd_resume)
+
+    merge = sub.add_parser("merge", parents=[common], help="merge a run's adapter into its base model")
+    merge.add_argument("run", metavar="RUN")
+    merge.add_argument("--checkpoint", type=int, metavar="STEP", help="merge this checkpoint instead")
+    merge.set_defaults(handler=cmd_merge)
+
+    importer = sub.add_parser("import", help="bring another tool's files into the campaign")
+    kinds = importer.add_subparsers(dest="kind", metavar="KIND", required=True)
+    trainer_state = kinds.add_parser("trainer-state", parents=[common], help="an HF trainer_state.json")
+    trainer_state.add_argument("path", metavar="PATH")
+    trainer_state.add_argument("--run", required=True, metavar="RUN")
+    trainer_state.set_defaults(handler=cmd_import_trainer_state)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``tunedeck`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        sys.exit(0)
+    try:
+        code = args.handler(args)
+    except TunedeckError as exc:
+        print(f"tunedeck: {exc}", file=sys.stderr)
+        code = EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a bug of ours: one line, details on request
+        if os.environ.get("TUNEDECK_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"tunedeck: internal error: {type(exc).__name__}: {exc} (TUNEDECK_DEBUG=1 shows details)",
+            file=sys.stderr,
+        )
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,133 @@
+"""``tunedeck demo``: a whole campaign, end to end, on a tiny offline model in a couple of minutes.
+
+Builds a tiny Qwen2-shaped model, creates a demo campaign, measures held-out exact match
+before training, trains one LoRA run on a task the tiny model can learn, merges it, and
+measures again. Every torch step runs in a worker process, exactly as a real run does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.campaign import Campaign
+from engine.errors import TunedeckError
+from engine.jsonl import write_jsonl_atomic, write_text_atomic
+from engine.launch import merge_command, train_command
+from engine.metrics import read_metrics, series
+from engine.tasks import reverse_rows
+
+RUN = "demo-r1"
+MARKER = ".tunedeck-demo"
+MODEL = "models/tiny-qwen2"
+TRAIN_ROWS, HELDOUT_ROWS = 2000, 200
+
+RUN_TOML = """\
+description = "LoRA on the tiny model: learn to reverse a sequence of letters"
+dataset = "datasets/train.jsonl"
+eval_dataset = "datasets/heldout.jsonl"
+
+[lora]
+r = 8
+alpha = 16
+target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+[train]
+learning_rate = 5e-3
+lr_scheduler = "linear"
+batch_size = 16
+max_steps = 1000
+logging_steps = 10
+eval_steps = 100
+save_steps = 250
+seed = 0
+"""
+
+
+class WorkerFailed(TunedeckError):
+    """A worker process the demo started did not succeed."""
+
+
+def _run_worker(command: list[str], log: Path) -> str:
+    """Run a worker to completion; its stderr goes to ``log``, its stdout is returned."""
+    with open(log, "a", encoding="utf-8") as err:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=err, text=True, check=False)
+    if done.returncode != 0:
+        tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:] or ["(no output)"]
+        raise WorkerFailed(
+            f"{' '.join(command[1:4])} exited with status {done.returncode}: {tail[0]}", path=log
+        )
+    return done.stdout
+
+
+def _prepare_folder(root: Path) -> None:
+    """Use an empty folder, or replace an earlier demo; never overwrite anything else."""
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise TunedeckError("exists and is not a tunedeck demo folder; pass --dir NEW_DIR", path=root)
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("created by tunedeck demo; safe to delete\n", encoding="utf-8")
+
+
+def create_demo_campaign(root: Path) -> Campaign:
+    """The campaign folder with its datasets and run.toml (the model is built by a worker)."""
+    _prepare_folder(root)
+    campaign = Campaign.create(root, "tunedeck demo", base=MODEL)
+    write_jsonl_atomic(root / "datasets" / "train.jsonl", reverse_rows(TRAIN_ROWS, seed=1))
+    write_jsonl_atomic(root / "datasets" / "heldout.jsonl", reverse_rows(HELDOUT_ROWS, seed=2))
+    run_dir = campaign.run(RUN).root
+    run_dir.mkdir(parents=True)
+    write_text_atomic(run_dir / "run.toml", RUN_TOML)
+    return campaign
+
+
+def _evaluate(model_dir: Path, rows: Path, log: Path) -> float:
+    command = [
+        sys.executable,
+        "-m",
+        "engine.worker.evaluate",
+        str(model_dir),
+        str(rows),
+        "--max-new-tokens",
+        "16",
+    ]
+    return float(json.loads(_run_worker(command, log).strip().splitlines()[-1])["exact_match"])
+
+
+def run_demo(root: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """Run the whole demo in ``root``; returns the summary printed by ``--json``."""
+    started = time.time()
+    root = root.resolve()
+    campaign = create_demo_campaign(root)
+    log = root / "demo.log"
+    paths = campaign.run(RUN)
+    heldout = root / "datasets" / "heldout.jsonl"
+
+    say(f"building the tiny model in {root / MODEL}")
+    _run_worker([sys.executable, "-m", "engine.worker.tinymodel", str(root / MODEL)], log)
+    say("measuring held-out exact match before training")
+    before = _evaluate(root / MODEL, heldout, log)
+    say(f"  before: {before:.2f}; training {RUN} (1000 steps, LoRA r=8)")
+    _run_worker(train_command(paths.root), log)
+    losses = series(read_metrics(paths.metrics), "loss")
+    say(f"  loss {losses[0][1]:.3f} -> {losses[-1][1]:.3f}; merging")
+    merged = json.loads(_run_worker(merge_command(paths.root), log).strip().splitlines()[-1])
+    say(f"  max |logit diff| merged vs adapter: {merged['max_logit_diff']:.2e}; measuring again")
+    after = _evaluate(paths.merged, heldout, log)
+    say(f"  after: {after:.2f}")
+    return {
+        "campaign": str(root),
+        "run": RUN,
+        "eval": {"before": before, "after": after, "n": HELDOUT_ROWS, "metric": "exact_match"},
+        "merged": merged["merged"],
+        "max_logit_diff": merged["max_logit_diff"],
+        "train": {"first_loss": losses[0][1], "last_loss": losses[-1][1], "steps": losses[-1][0]},
+        "seconds": round(time.time() - started, 1),
+    }

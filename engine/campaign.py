@@ -135,9 +135,7 @@ class Campaign:
         """The base model folder of a run (its own ``base`` or the campaign's)."""
         base = run.base or self.config.base
         if base is None:
-            raise ConfigError(
-                "no base model: set 'base' in run.toml or campaign.toml", path=source, field="base"
-            )
+            raise ConfigError("no base model: set 'base' in run.toml or campaign.toml", path=source, field="base")
         return self.resolve(base)
 
 

@@ -62,9 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not placed and paths.run_toml.exists() and paths.run_toml.read_text(encoding="utf-8") != text:
         raise ConfigError(f"run {name!r} already exists with a different run.toml", path=paths.run_toml)
     if paths.metrics.exists():
-        raise ConfigError(
-            f"run {name!r} has already trained; use 'tunedeck resume {name}'", path=paths.metrics
-        )
+        raise ConfigError(f"run {name!r} has already trained; use 'tunedeck resume {name}'", path=paths.metrics)
     # Everything is checked before anything is written: a bad run changes nothing on disk.
     prepare_run(campaign, name, config=config, source=source)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -77,9 +75,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """Continue a run from its newest complete checkpoint, in the foreground."""
     campaign = _campaign(args)
     prepared = prepare_run(campaign, args.run)
-    return _run_worker_foreground(
-        train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus)
-    )
+    return _run_worker_foreground(train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -146,13 +142,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every tunedeck command."""
-    parser = argparse.ArgumentParser(
-        prog="tunedeck", description="A terminal cockpit for fine-tuning campaigns."
-    )
+    parser = argparse.ArgumentParser(prog="tunedeck", description="A terminal cockpit for fine-tuning campaigns.")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--campaign", default=".", metavar="DIR", help="campaign folder (default: current directory)"
-    )
+    common.add_argument("--campaign", default=".", metavar="DIR", help="campaign folder (default: current directory)")
     common.add_argument("--json", action="store_true", help="print one JSON object for scripts")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -166,9 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("run_toml", metavar="RUN_TOML")
     run.set_defaults(handler=cmd_run)
 
-    resume = sub.add_parser(
-        "resume", parents=[common], help="resume a run from its newest complete checkpoint"
-    )
+    resume = sub.add_parser("resume", parents=[common], help="resume a run from its newest complete checkpoint")
     resume.add_argument("run", metavar="RUN")
     resume.set_defaults(handler=cmd_resume)
 

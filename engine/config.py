@@ -40,9 +40,7 @@ class CampaignConfig(_Strict):
 
     name: str = Field(min_length=1, description="The campaign's display name.")
     description: str | None = None
-    base: str | None = Field(
-        None, description="Default base model folder for runs (relative to the campaign)."
-    )
+    base: str | None = Field(None, description="Default base model folder for runs (relative to the campaign).")
     production_run: str | None = Field(None, description="Informational; production.json is the pointer.")
     tree: str | None = Field(None, description="Decision tree file, relative to the campaign.")
     # Sections owned by later parts of the engine (gate, watch rules, benches, judge
@@ -59,9 +57,7 @@ class LoraSettings(_Strict):
     r: int = Field(8, gt=0, description="Rank.")
     alpha: float = Field(16.0, gt=0, description="Scaling numerator (lora_alpha).")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
-    )
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
 
 
 class TrainSettings(_Strict):
@@ -83,9 +79,7 @@ class TrainSettings(_Strict):
     logging_steps: int = Field(10, gt=0)
     save_steps: int | None = Field(100, gt=0, description="Checkpoint every N steps; none when unset.")
     save_total_limit: int | None = Field(None, gt=0)
-    eval_steps: int | None = Field(
-        None, gt=0, description="Defaults to logging_steps when an eval split exists."
-    )
+    eval_steps: int | None = Field(None, gt=0, description="Defaults to logging_steps when an eval split exists.")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     load_in_4bit: bool = Field(False, description="QLoRA: needs CUDA and bitsandbytes.")
     activation_checkpointing: bool = False
@@ -138,9 +132,7 @@ class RunConfig(_Strict):
     base: str | None = Field(None, description="Base model folder; defaults to the campaign's base.")
     dataset: str | None = Field(None, description="Training JSONL, relative to the campaign.")
     eval_dataset: str | None = None
-    eval_fraction: float = Field(
-        0.0, ge=0.0, lt=0.9, description="Held out from dataset when no eval_dataset."
-    )
+    eval_fraction: float = Field(0.0, ge=0.0, lt=0.9, description="Held out from dataset when no eval_dataset.")
     parent: str | None = Field(None, description="The run this one was derived from.")
     lora: LoraSettings = Field(default_factory=lambda: LoraSettings())
     train: TrainSettings = Field(default_factory=lambda: TrainSettings())

@@ -58,9 +58,7 @@ def _parse_messages(value: Any, path: Path, lineno: int) -> tuple[tuple[str, str
             raise DatasetError("must be a string", path=path, line=lineno, field=f"{field}.content")
         parsed.append((role, content))
     if parsed[-1][0] != "assistant":
-        raise DatasetError(
-            "the last message must be the assistant's", path=path, line=lineno, field="messages"
-        )
+        raise DatasetError("the last message must be the assistant's", path=path, line=lineno, field="messages")
     return tuple(parsed)
 
 
@@ -68,10 +66,7 @@ def parse_row(record: dict[str, Any], path: Path, lineno: int) -> Row:
     """Validate one dataset record."""
     weight = record.get("weight")
     if weight is not None and (
-        isinstance(weight, bool)
-        or not isinstance(weight, int | float)
-        or not math.isfinite(weight)
-        or weight < 0
+        isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight) or weight < 0
     ):
         raise DatasetError(f"must be a number >= 0, got {weight!r}", path=path, line=lineno, field="weight")
     row = Row(
@@ -105,9 +100,7 @@ def load_rows(path: Path, *, source: Path | None = None, field: str = "dataset")
 def _matches(selector_class: str | None, selector_task: str | None, row: Row) -> bool:
     if selector_class is not None and row.row_class != selector_class:
         return False
-    return selector_task is None or (
-        row.task_id is not None and fnmatch.fnmatchcase(row.task_id, selector_task)
-    )
+    return selector_task is None or (row.task_id is not None and fnmatch.fnmatchcase(row.task_id, selector_task))
 
 
 def rule_matches(rule: WeightRule, row: Row, completion_tokens: int) -> bool:

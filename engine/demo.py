@@ -60,9 +60,7 @@ def _run_worker(command: list[str], log: Path) -> str:
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=err, text=True, check=False)
     if done.returncode != 0:
         tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:] or ["(no output)"]
-        raise WorkerFailed(
-            f"{' '.join(command[1:4])} exited with status {done.returncode}: {tail[0]}", path=log
-        )
+        raise WorkerFailed(f"{' '.join(command[1:4])} exited with status {done.returncode}: {tail[0]}", path=log)
     return done.stdout
 
 

@@ -87,9 +87,7 @@ def _load_json(path: Path) -> Any:
         # json.loads keeps bare NaN / Infinity / -Infinity as floats, which is what we want.
         return json.loads(data)
     except json.JSONDecodeError as exc:
-        raise ImportFormatError(
-            f"not valid JSON ({exc.msg}, column {exc.colno})", path=path, line=exc.lineno
-        ) from None
+        raise ImportFormatError(f"not valid JSON ({exc.msg}, column {exc.colno})", path=path, line=exc.lineno) from None
     except UnicodeDecodeError:
         raise ImportFormatError("not UTF-8 text", path=path) from None
     except ValueError as exc:  # e.g. an integer too long to convert
@@ -126,9 +124,7 @@ def parse_trainer_state(path: Path) -> TrainerState:
         # Only numbers are kept (bools excluded): metrics.jsonl feeds plots, watch rules and
         # SQL aggregates that compare numbers. Strings, lists, nulls and nested objects are
         # dropped silently; HF only logs them by accident, and they are not counted as skips.
-        values = {
-            key: value for key, value in entry.items() if key not in NON_METRIC_KEYS and _is_number(value)
-        }
+        values = {key: value for key, value in entry.items() if key not in NON_METRIC_KEYS and _is_number(value)}
         if not values:
             skips[_NO_VALUES] += 1
             continue

@@ -81,9 +81,7 @@ class LifecycleCallback(TrainerCallback):
                 pid=os.getpid(),
             )
 
-    def on_save(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if state.is_world_process_zero:
             folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
             record_event(self.events_path, "checkpoint", step=state.global_step, path=str(folder))
@@ -110,9 +108,7 @@ class StopRequestCallback(TrainerCallback):
             self.reason = _read_reason(self.request_path)
         return self.reason is not None
 
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if self.requested():
             control.should_save = True
             control.should_training_stop = True
@@ -140,9 +136,7 @@ class TunedeckCallback(TrainerCallback):
         paths = RunPaths(root / "runs" / validate_run_name(run))
         paths.root.mkdir(parents=True, exist_ok=True)
         if not paths.run_toml.exists():
-            paths.run_toml.write_text(
-                f'name = "{run}"\nimported_from = "external Trainer script"\n', encoding="utf-8"
-            )
+            paths.run_toml.write_text(f'name = "{run}"\nimported_from = "external Trainer script"\n', encoding="utf-8")
         self.paths = paths
         self.stop = StopRequestCallback(paths.stop_request)
         self.parts: list[TrainerCallback] = [

@@ -31,9 +31,7 @@ def _prompt_and_completion_ids(tokenizer: Any, row: Row) -> tuple[list[int], lis
         completion = tokenizer(row.completion, add_special_tokens=False)["input_ids"]
         return list(prompt), list(completion) + [tokenizer.eos_token_id]
     messages = [{"role": role, "content": content} for role, content in row.messages]
-    prompt = tokenizer.apply_chat_template(
-        messages[:-1], add_generation_prompt=True, tokenize=True, return_dict=False
-    )
+    prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=True, return_dict=False)
     full = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=False)
     # Chat templates render the prompt as a prefix of the full conversation; where one does
     # not, mask the longest common prefix so no prompt token is ever trained on.

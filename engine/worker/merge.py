@@ -139,9 +139,7 @@ def main(argv: list[str]) -> int:
     """Parse arguments, merge, and print the manifest (without file hashes) as JSON."""
     parser = argparse.ArgumentParser(prog="python -m engine.worker.merge")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument(
-        "--checkpoint", type=int, help="merge this checkpoint's adapter instead of the final one"
-    )
+    parser.add_argument("--checkpoint", type=int, help="merge this checkpoint's adapter instead of the final one")
     args = parser.parse_args(argv)
     manifest = merge(args.run_dir, args.checkpoint)
     summary = {k: v for k, v in manifest.items() if k != "files"}

@@ -30,9 +30,7 @@ def resolve_precision(config: RunConfig, source: Path | None = None) -> str:
             field="train.precision",
         )
     if wanted == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(
-            "this GPU does not support bf16 (use 'fp16' or 'auto')", path=source, field="train.precision"
-        )
+        raise ConfigError("this GPU does not support bf16 (use 'fp16' or 'auto')", path=source, field="train.precision")
     return wanted
 
 
@@ -71,9 +69,7 @@ def load_base_model(model_dir: Path, config: RunConfig, precision: str, source: 
     if config.train.load_in_4bit:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.train.activation_checkpointing
-        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.train.activation_checkpointing)
     return model
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PrinterCallback, TrainingArguments
+from transformers import PrinterCallback, TrainingArguments, set_seed
 
 from engine.campaign import Campaign, record_event
 from engine.checkpoints import newest_complete_checkpoint
@@ -116,10 +116,11 @@ def train(run_dir: Path, *, resume: bool) -> int:
     precision = resolve_precision(config, paths.run_toml)
     runtime.quiet_transformers()
 
+    # Seed before the adapter exists: LoRA's A matrices are drawn when it is attached, and
+    # Trainer only seeds later, so without this two runs of one run.toml would differ.
+    set_seed(config.train.seed)
     tokenizer = load_tokenizer(prepared.base)
-    model = attach_lora(
-        load_base_model(prepared.base, config, precision, paths.run_toml), config, paths.run_toml
-    )
+    model = attach_lora(load_base_model(prepared.base, config, precision, paths.run_toml), config, paths.run_toml)
     train_set = encode_rows(tokenizer, prepared.train_rows, config, train=True)
     eval_set = encode_rows(tokenizer, prepared.eval_rows, config, train=False) if prepared.eval_rows else None
 
@@ -147,9 +148,7 @@ def train(run_dir: Path, *, resume: bool) -> int:
         return 0
     if stop.requested():
         saved = newest_complete_checkpoint(paths.checkpoints)
-        record_event(
-            paths.events, "stopped", step=step, reason=stop.reason, checkpoint=str(saved) if saved else None
-        )
+        record_event(paths.events, "stopped", step=step, reason=stop.reason, checkpoint=str(saved) if saved else None)
         paths.stop_request.unlink(missing_ok=True)
         return 0
     _save_adapter_atomically(trainer.model, tokenizer, paths.adapter)

@@ -114,9 +114,7 @@ class TunedeckTrainer(Trainer):
             loss = loss * self.args.world_size
         return (loss, outputs) if return_outputs else loss
 
-    def _reference_logits(
-        self, model: torch.nn.Module, model_inputs: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
+    def _reference_logits(self, model: torch.nn.Module, model_inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         peft_model = self.accelerator.unwrap_model(model)
         with torch.no_grad(), peft_model.disable_adapter():
             return model(**model_inputs).logits.detach()

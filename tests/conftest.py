@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny model built once per session, and campaigns that train on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import engine.worker  # noqa: F401  (offline, quiet environment before transformers loads)
+from engine.campaign import Campaign
+from engine.tasks import reverse_rows
+from tests.helpers import write_jsonl
+
+REPO = Path(__file__).resolve().parent.parent
+
+FAST_RUN = """\
+dataset = "datasets/train.jsonl"
+[train]
+learning_rate = 5e-3
+batch_size = 16
+max_steps = {max_steps}
+logging_steps = {logging_steps}
+save_steps = {save_steps}
+seed = 0
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Qwen2 model folder, built from scratch (no hub)."""
+    from engine.worker.tinymodel import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+
+
+@pytest.fixture
+def campaign(tmp_path: Path, tiny_model: Path) -> Campaign:
+    """A campaign on the tiny model with 400 rows of the reverse task."""
+    camp = Campaign.create(tmp_path / "campaign", "test campaign", base=str(tiny_model))
+    write_jsonl(camp.root / "datasets" / "train.jsonl", reverse_rows(400, seed=1))
+    return camp
+
+
+@pytest.fixture
+def make_run(campaign: Campaign) -> Callable[..., Path]:
+    """Write runs/<name>/run.toml (fast settings unless ``text`` is given); returns the run folder."""
+
+    def make(name: str = "r1", text: str | None = None, **settings: int) -> Path:
+        values = {"max_steps": 40, "logging_steps": 5, "save_steps": 20} | settings
+        run_dir = campaign.run(name).root
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "run.toml").write_text(text if text is not None else FAST_RUN.format(**values), encoding="utf-8")
+        return run_dir
+
+    return make

@@ -10,20 +10,7 @@ import pytest
 import engine.worker  # noqa: F401  (offline, quiet environment before transformers loads)
 from engine.campaign import Campaign
 from engine.tasks import reverse_rows
-from tests.helpers import write_jsonl
-
-REPO = Path(__file__).resolve().parent.parent
-
-FAST_RUN = """\
-dataset = "datasets/train.jsonl"
-[train]
-learning_rate = 5e-3
-batch_size = 16
-max_steps = {max_steps}
-logging_steps = {logging_steps}
-save_steps = {save_steps}
-seed = 0
-"""
+from tests.helpers import FAST_RUN, write_jsonl
 
 
 @pytest.fixture(scope="session")

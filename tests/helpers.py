@@ -11,6 +11,18 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
+# A run.toml that trains the tiny model fast; format with max_steps, logging_steps, save_steps.
+FAST_RUN = """\
+dataset = "datasets/train.jsonl"
+[train]
+learning_rate = 5e-3
+batch_size = 16
+max_steps = {max_steps}
+logging_steps = {logging_steps}
+save_steps = {save_steps}
+seed = 0
+"""
+
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

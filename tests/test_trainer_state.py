@@ -26,9 +26,7 @@ def campaign(tmp_path: Path) -> Campaign:
 
 def listing(root: Path) -> dict[str, bytes | None]:
     """Every path under ``root`` with its bytes (None for folders), to prove nothing changed."""
-    return {
-        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))
-    }
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
 def by_step(campaign: Campaign, run: str) -> dict[int, dict[str, Any]]:

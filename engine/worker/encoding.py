@@ -87,5 +87,5 @@ class PaddingCollator:
             input_ids[i, :n] = torch.tensor(feature["input_ids"], dtype=torch.long)
             labels[i, :n] = torch.tensor(feature["labels"], dtype=torch.long)
             attention[i, :n] = 1
-        weights = torch.tensor([float(f["weight"]) for f in features], dtype=torch.float32)
+        weights = torch.tensor([float(f.get("weight", 1.0)) for f in features], dtype=torch.float32)
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels, "weights": weights}

@@ -1,0 +1,36 @@
+"""``tunedeck demo --headless --json``: the whole campaign on the tiny model, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+from tests.helpers import tunedeck
+
+
+@pytest.mark.slow
+def test_demo_learns_merges_and_reports(tmp_path: Path) -> None:
+    done = tunedeck("demo", "--headless", "--json", "--dir", str(tmp_path / "demo"), timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["eval"]["before"] < result["eval"]["after"]
+    assert result["eval"]["after"] >= 0.9
+    assert result["max_logit_diff"] <= 1e-3
+    merged = Path(result["merged"])
+    assert merged == tmp_path / "demo" / "runs" / "demo-r1" / "merged"
+    AutoModelForCausalLM.from_pretrained(merged)
+    assert (merged / "manifest.json").is_file()
+
+
+def test_demo_refuses_to_overwrite_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    keep = tmp_path / "mine" / "notes.txt"
+    keep.parent.mkdir()
+    keep.write_text("precious")
+    done = tunedeck("demo", "--headless", "--json", "--dir", str(keep.parent), timeout=60)
+    assert done.returncode == 2
+    assert "is not a tunedeck demo folder" in done.stderr
+    assert keep.read_text() == "precious"
+    assert sorted(p.name for p in keep.parent.iterdir()) == ["notes.txt"]

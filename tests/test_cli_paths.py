@@ -1,0 +1,64 @@
+"""CLI paths that succeed, worker refusals that need torch to decide, and launcher commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.campaign import Campaign
+from engine.launch import train_command
+from engine.metrics import read_metrics
+from tests.helpers import REPO, tunedeck, worker
+
+DATA = REPO / "tests" / "data" / "trainer_state"
+
+
+def test_import_trainer_state_through_the_cli(campaign: Campaign) -> None:
+    done = tunedeck(
+        "import",
+        "trainer-state",
+        str(DATA / "hf_sft.json"),
+        "--run",
+        "imported",
+        "--campaign",
+        str(campaign.root),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["run"] == "imported"
+    assert summary["created_run"] is True
+    records = read_metrics(campaign.run("imported").metrics)
+    assert any("eval_loss" in r and "loss" in r for r in records)
+    again = tunedeck(
+        "import", "trainer-state", str(DATA / "hf_sft.json"), "--run", "imported", "--campaign", str(campaign.root)
+    )
+    assert again.returncode == 0
+    assert read_metrics(campaign.run("imported").metrics) == records
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("load_in_4bit = true", "train.load_in_4bit: 4-bit QLoRA needs a CUDA GPU and bitsandbytes"),
+        ('precision = "bf16"', "train.precision: bf16 needs a CUDA GPU"),
+        ("gpus = 2", "train.gpus: asks for 2 GPUs, this machine has 0"),
+    ],
+)
+def test_gpu_only_settings_are_refused_clearly_on_a_cpu(make_run, setting: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    run_dir = make_run("gpu-only", text=f'dataset = "datasets/train.jsonl"\n[train]\nmax_steps = 2\n{setting}\n')
+    process = worker(run_dir)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.strip().startswith(f"tunedeck: {run_dir / 'run.toml'}: {message}")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.toml"]
+
+
+def test_multi_gpu_runs_launch_under_torchrun() -> None:
+    command = train_command(Path("/c/runs/r1"), resume=True, gpus=4)
+    assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4"]
+    assert command[-3:] == ["engine.worker", "/c/runs/r1", "--resume"]
+    assert train_command(Path("/c/runs/r1"))[1:] == ["-m", "engine.worker", "/c/runs/r1"]

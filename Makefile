@@ -33,7 +33,7 @@ lint: $(STAMP)
 check: lint test
 
 perf: $(STAMP)
-	$(BIN)/python tests/perf/bench_callback_overhead.py
+	$(BIN)/python tests/perf/bench_callback_overhead.py --threads 1 --repeats 10
 
 clean:
 	rm -rf $(VENV) tunedeck-demo .pytest_cache .mypy_cache .ruff_cache

@@ -360,8 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         default=20.0,
         help="seconds to wait, at most, before each run for other processes to go quiet (default 20; 0: off)",
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (default: torch's own; 1 steadies timings on 2 cores)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     options = parser.parse_args(argv)
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
     if options.steps < LOGGING_STEPS or options.repeats < 1:
         parser.error(f"--steps must be >= {LOGGING_STEPS} and --repeats >= 1")
     runtime.quiet_transformers()

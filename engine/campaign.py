@@ -149,3 +149,31 @@ def ensure_private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+@dataclass(frozen=True)
+class EnginePaths:
+    """The service's private folder in a campaign (mode 0700): socket, pid, token, log."""
+
+    root: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "engine.sock"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "engine.pid"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "token"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "engine.log"
+
+
+def engine_paths(campaign_root: Path) -> EnginePaths:
+    """Where the engine of the campaign at ``campaign_root`` keeps its files."""
+    return EnginePaths(campaign_root / ".tunedeck")

@@ -12,17 +12,21 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.campaign import Campaign
+from engine.client import EngineClient
 from engine.config import RunConfig, load_toml
 from engine.errors import EXIT_BAD_INPUT, ConfigError, TunedeckError
 from engine.jsonl import write_text_atomic
 from engine.launch import merge_command, prepare_run, train_command
+from engine.metrics import read_metrics
 from engine.names import validate_run_name
+from engine.watch import evaluate
 
 
 def _campaign(args: argparse.Namespace) -> Campaign:
@@ -68,14 +72,140 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths.root.mkdir(parents=True, exist_ok=True)
     if not placed:
         write_text_atomic(paths.run_toml, text)
-    return _run_worker_foreground(train_command(paths.root, gpus=config.train.gpus))
+    if args.foreground:
+        return _run_worker_foreground(train_command(paths.root, gpus=config.train.gpus))
+    return _submit(args, campaign, name, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """Continue a run from its newest complete checkpoint, in the foreground."""
+    """Continue a run from its newest complete checkpoint."""
     campaign = _campaign(args)
     prepared = prepare_run(campaign, args.run)
-    return _run_worker_foreground(train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus))
+    if args.foreground:
+        return _run_worker_foreground(train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus))
+    return _submit(args, campaign, args.run, resume=True)
+
+
+def _submit(args: argparse.Namespace, campaign: Campaign, run: str, *, resume: bool) -> int:
+    """Hand a run to the engine (started in the background if none answers)."""
+    client = EngineClient(campaign)
+    try:
+        client.ensure_running()
+        status = client.start(run, resume=resume)
+    finally:
+        client.close()
+    _emit(args, status, f"{run}: {status['state']} (follow it with: tunedeck status {run})")
+    return 0
+
+
+def _status_line(status: dict[str, Any]) -> str:
+    total = f"/{status['max_steps']}" if status.get("max_steps") else ""
+    pid = f"  pid {status['pid']}" if status.get("pid") else ""
+    return f"{status['run']:<24} {status['state']:<9} step {status['step']}{total}{pid}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The state of one run or of every run, as the engine sees it."""
+    campaign = _campaign(args)
+    if args.run:
+        campaign.load_run(args.run)
+    client = EngineClient(campaign)
+    try:
+        client.ensure_running()
+        status = client.status(args.run)
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        for item in status if isinstance(status, list) else [status]:
+            print(_status_line(item))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Ask a run to checkpoint and stop, and wait until it has."""
+    campaign = _campaign(args)
+    campaign.load_run(args.run)
+    client = EngineClient(campaign)
+    try:
+        client.ensure_running()
+        status = client.stop(args.run, reason=args.reason)
+        deadline = time.monotonic() + args.timeout
+        while not args.no_wait and status["state"] in ("running", "stopping") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = client.status(args.run)
+    finally:
+        client.close()
+    _emit(args, status, _status_line(status))
+    return 0 if args.no_wait or status["state"] not in ("running", "stopping") else 1
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The alerts the campaign's watch rules raise on a run's recorded metrics."""
+    campaign = _campaign(args)
+    campaign.load_run(args.run)
+    alerts = evaluate(list(campaign.config.watch), read_metrics(campaign.run(args.run).metrics))
+    payload = {"alerts": [a.to_json() for a in alerts]}
+    if args.json:
+        print(json.dumps(payload))
+    elif not campaign.config.watch:
+        print("no watch rules in campaign.toml")
+    elif not alerts:
+        print(f"{args.run}: no watch rule fired ({len(campaign.config.watch)} rules)")
+    else:
+        for alert in payload["alerts"]:
+            print(
+                f"{alert['action'].upper():<5} {alert['rule']}: {alert['metric']} = {alert['value']} at step "
+                f"{alert['first_step']} (held on {alert['count']} logged values)"
+            )
+    return 0
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    """engine serve | start | stop | status."""
+    campaign = _campaign(args)
+    if args.action == "serve":
+        from engine.service.serve import run_forever
+
+        run_forever(campaign.root, tcp_port=args.tcp)
+        return 0
+    client = EngineClient(campaign)
+    try:
+        if args.action == "start":
+            health = client.ensure_running()
+            gpu = client.gpu()
+            note = "" if gpu["available"] else f"\nGPU stats unavailable: {gpu['reason']}"
+            _emit(
+                args,
+                {"running": True, "pid": health["pid"], "socket": str(client.paths.socket)},
+                f"engine running (pid {health['pid']}) on {client.paths.socket}{note}",
+            )
+        elif args.action == "stop":
+            pid = client.stop_engine()
+            _emit(
+                args,
+                {"running": False, "pid": pid, "socket": str(client.paths.socket)},
+                f"engine stopped (pid {pid}); running workers go on" if pid else "no engine was running",
+            )
+        else:
+            answer = client.health()
+            payload: dict[str, Any] = {
+                "running": answer is not None,
+                "pid": answer["pid"] if answer else None,
+                "socket": str(client.paths.socket),
+            }
+            if answer is not None:
+                payload["gpu"] = client.gpu()
+            human = (
+                f"engine running (pid {payload['pid']}) on {payload['socket']}"
+                if answer
+                else f"no engine is running for this campaign ({payload['socket']})"
+            )
+            _emit(args, payload, human)
+    finally:
+        client.close()
+    return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -156,11 +286,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="train the run a run.toml describes")
     run.add_argument("run_toml", metavar="RUN_TOML")
+    run.add_argument("--foreground", action="store_true", help="train in this terminal instead of the engine")
     run.set_defaults(handler=cmd_run)
 
     resume = sub.add_parser("resume", parents=[common], help="resume a run from its newest complete checkpoint")
     resume.add_argument("run", metavar="RUN")
+    resume.add_argument("--foreground", action="store_true", help="train in this terminal instead of the engine")
     resume.set_defaults(handler=cmd_resume)
+
+    stop = sub.add_parser("stop", parents=[common], help="checkpoint and stop a run")
+    stop.add_argument("run", metavar="RUN")
+    stop.add_argument("--reason", help="recorded in events.jsonl")
+    stop.add_argument("--no-wait", action="store_true", help="return once the stop is requested")
+    stop.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the stop (default 300)")
+    stop.set_defaults(handler=cmd_stop)
+
+    status = sub.add_parser("status", parents=[common], help="state of the runs (or of one run)")
+    status.add_argument("run", nargs="?", metavar="RUN")
+    status.set_defaults(handler=cmd_status)
+
+    watch = sub.add_parser("watch", parents=[common], help="alerts of the campaign's watch rules on a run")
+    watch.add_argument("run", metavar="RUN")
+    watch.set_defaults(handler=cmd_watch)
+
+    engine = sub.add_parser("engine", parents=[common], help="the background service that owns the runs")
+    engine.add_argument("action", choices=["serve", "start", "stop", "status"])
+    engine.add_argument("--tcp", type=int, metavar="PORT", help="serve: also listen on 127.0.0.1:PORT with a token")
+    engine.set_defaults(handler=cmd_engine)
 
     merge = sub.add_parser("merge", parents=[common], help="merge a run's adapter into its base model")
     merge.add_argument("run", metavar="RUN")

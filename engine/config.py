@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.errors import ConfigError, RunNameError
 from engine.names import validate_run_name
 from engine.tomlpos import line_of
+from engine.watch import WatchRules
 
 # The schedulers transformers' Trainer accepts by name (``SchedulerType``).
 LrScheduler = Literal[
@@ -35,6 +36,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class EngineSettings(_Strict):
+    """[engine] in campaign.toml: how the service runs jobs and samples the GPU."""
+
+    max_concurrent_jobs: int = Field(1, ge=1, description="GPU jobs at once; the rest wait in the queue.")
+    sample_interval_s: float = Field(1.0, gt=0.05, le=60.0, description="NVML sampling interval.")
+
+
 class CampaignConfig(_Strict):
     """campaign.toml: only ``name`` is required."""
 
@@ -46,9 +54,10 @@ class CampaignConfig(_Strict):
     # Sections owned by later parts of the engine (gate, watch rules, benches, judge
     # weights); validated by those parts, accepted here so a campaign can declare them.
     gate: dict[str, Any] | None = None
-    watch: list[dict[str, Any]] = Field(default_factory=list)
+    watch: WatchRules = Field(default_factory=list)
     benches: dict[str, Any] | None = None
     judge: dict[str, Any] | None = None
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
 
 
 class LoraSettings(_Strict):

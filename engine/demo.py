@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from engine.campaign import Campaign
 from engine.errors import TunedeckError
 from engine.jsonl import write_jsonl_atomic, write_text_atomic
-from engine.launch import merge_command, train_command
+from engine.launch import merge_command, python_module, train_command
 from engine.metrics import read_metrics, series
 from engine.tasks import reverse_rows
 
@@ -87,15 +86,7 @@ def create_demo_campaign(root: Path) -> Campaign:
 
 
 def _evaluate(model_dir: Path, rows: Path, log: Path) -> float:
-    command = [
-        sys.executable,
-        "-m",
-        "engine.worker.evaluate",
-        str(model_dir),
-        str(rows),
-        "--max-new-tokens",
-        "16",
-    ]
+    command = python_module("engine.worker.evaluate", str(model_dir), str(rows), "--max-new-tokens", "16")
     return float(json.loads(_run_worker(command, log).strip().splitlines()[-1])["exact_match"])
 
 
@@ -109,7 +100,7 @@ def run_demo(root: Path, say: Callable[[str], None]) -> dict[str, Any]:
     heldout = root / "datasets" / "heldout.jsonl"
 
     say(f"building the tiny model in {root / MODEL}")
-    _run_worker([sys.executable, "-m", "engine.worker.tinymodel", str(root / MODEL)], log)
+    _run_worker(python_module("engine.worker.tinymodel", str(root / MODEL)), log)
     say("measuring held-out exact match before training")
     before = _evaluate(root / MODEL, heldout, log)
     say(f"  before: {before:.2f}; training {RUN} (1000 steps, LoRA r=8)")

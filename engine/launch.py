@@ -56,6 +56,12 @@ def prepare_run(
     return PreparedRun(campaign, name, paths, config, base, train_rows, eval_rows)
 
 
+def python_module(module: str, *args: str) -> list[str]:
+    """``python -P -m module args``: -P keeps the working folder off sys.path, so a campaign's
+    own ``datasets/`` folder can never shadow the ``datasets`` library a worker imports."""
+    return [sys.executable, "-P", "-m", module, *args]
+
+
 def train_command(run_dir: Path, *, resume: bool = False, gpus: int = 1) -> list[str]:
     """The command that trains a run: the worker module, under torchrun when gpus > 1."""
     worker = ["-m", "engine.worker", str(run_dir)] + (["--resume"] if resume else [])
@@ -75,4 +81,4 @@ def train_command(run_dir: Path, *, resume: bool = False, gpus: int = 1) -> list
 def merge_command(run_dir: Path, *, checkpoint: int | None = None) -> list[str]:
     """The command that merges a run's adapter into its base model."""
     extra = ["--checkpoint", str(checkpoint)] if checkpoint is not None else []
-    return [sys.executable, "-m", "engine.worker.merge", str(run_dir), *extra]
+    return python_module("engine.worker.merge", str(run_dir), *extra)

@@ -30,10 +30,14 @@ def line_of(text: str, loc: Sequence[str | int]) -> int | None:
         header = _HEADER.match(raw)
         if header:
             table = [_clean(p) for p in header.group(2).split(".")]
+            occurrence = None
             if header.group(1) == "[[":
                 name = ".".join(table)
                 array_counts[name] = array_counts.get(name, -1) + 1
-            if table == keys and best is None:
+                occurrence = array_counts[name]
+            # An error on a whole array-of-tables entry names its own header, not the first one.
+            wanted = occurrence is None or not indices or occurrence == indices[0]
+            if table == keys and best is None and wanted:
                 best = lineno
             continue
         key = _KEY.match(raw)

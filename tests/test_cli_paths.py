@@ -59,6 +59,6 @@ def test_gpu_only_settings_are_refused_clearly_on_a_cpu(make_run, setting: str, 
 
 def test_multi_gpu_runs_launch_under_torchrun() -> None:
     command = train_command(Path("/c/runs/r1"), resume=True, gpus=4)
-    assert command[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4"]
-    assert command[-3:] == ["engine.worker", "/c/runs/r1", "--resume"]
-    assert train_command(Path("/c/runs/r1"))[1:] == ["-m", "engine.worker", "/c/runs/r1"]
+    assert command[1:6] == ["-P", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4"]
+    assert command[-4:] == ["-m", "engine.worker", "/c/runs/r1", "--resume"]
+    assert train_command(Path("/c/runs/r1"))[1:] == ["-P", "-m", "engine.worker", "/c/runs/r1"]

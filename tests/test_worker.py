@@ -32,7 +32,7 @@ def _last_step(run_dir: Path) -> int:
 
 def test_a_real_run_learns_and_records_everything(campaign, make_run) -> None:  # type: ignore[no-untyped-def]
     run_dir = make_run("learn", max_steps=200, logging_steps=10, save_steps=100)
-    done = tunedeck("run", str(run_dir / "run.toml"), "--campaign", str(campaign.root))
+    done = tunedeck("run", str(run_dir / "run.toml"), "--foreground", "--campaign", str(campaign.root))
     assert done.returncode == 0, done.stderr
     losses = [loss for _, loss in series(read_metrics(run_dir / "metrics.jsonl"), "loss")]
     assert len(losses) == 20
@@ -56,7 +56,7 @@ def test_eval_split_logs_eval_loss(campaign, make_run) -> None:  # type: ignore[
         "eval_steps = 10\nsave_steps = 20\n"
     )
     run_dir = make_run("with-eval", text=text)
-    done = tunedeck("run", str(run_dir / "run.toml"), "--campaign", str(campaign.root))
+    done = tunedeck("run", str(run_dir / "run.toml"), "--foreground", "--campaign", str(campaign.root))
     assert done.returncode == 0, done.stderr
     records = read_metrics(run_dir / "metrics.jsonl")
     at_10 = next(r for r in records if r["step"] == 10)

@@ -1,0 +1,117 @@
+"""The CLI's client of the engine service: find it on the campaign's socket, start it if none answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from engine.campaign import Campaign, engine_paths, ensure_private_dir
+from engine.errors import NotFoundError, TunedeckError
+from engine.launch import python_module
+
+START_TIMEOUT_S = 20.0
+
+
+class EngineError(TunedeckError):
+    """The engine answered with an error, or could not be reached or started."""
+
+
+def _transport(socket: Path) -> httpx.HTTPTransport:
+    return httpx.HTTPTransport(uds=str(socket))
+
+
+class EngineClient:
+    """Typed calls to one campaign's engine over its Unix socket."""
+
+    def __init__(self, campaign: Campaign, *, timeout: float = 30.0) -> None:
+        self.campaign = campaign
+        self.paths = engine_paths(campaign.root)
+        self.http = httpx.Client(transport=_transport(self.paths.socket), base_url="http://engine", timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def health(self) -> dict[str, Any] | None:
+        """The engine's /health, or None when nothing answers."""
+        if not self.paths.socket.exists():
+            return None
+        try:
+            response = self.http.get("/health", timeout=2.0)
+        except (httpx.TransportError, OSError):
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def ensure_running(self) -> dict[str, Any]:
+        """Start the engine in the background unless one answers; returns its /health."""
+        health = self.health()
+        if health is not None:
+            return health
+        ensure_private_dir(self.paths.root)
+        # A socket file nobody answers on is left by a killed engine: the new one replaces it.
+        with open(self.paths.log, "ab") as log:
+            subprocess.Popen(
+                python_module("engine.service", str(self.campaign.root)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.campaign.root,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            health = self.health()
+            if health is not None:
+                return health
+            time.sleep(0.05)
+        tail = self.paths.log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        raise EngineError(f"the engine did not start within {START_TIMEOUT_S:.0f} s: {tail[0]}", path=self.paths.log)
+
+    def stop_engine(self, *, timeout: float = 10.0) -> int | None:
+        """Ask the engine to exit (workers keep running); returns its pid, None if none ran."""
+        health = self.health()
+        if health is None:
+            return None
+        try:
+            self.http.post("/shutdown", timeout=2.0)
+        except httpx.TransportError:
+            os.kill(health["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.health() is not None:
+            time.sleep(0.05)
+        return int(health["pid"])
+
+    # -- calls ---------------------------------------------------------------------------
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        """A JSON call; 4xx/5xx become one-line ``TunedeckError``s."""
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise EngineError(f"cannot reach the engine ({exc})", path=self.paths.socket) from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except (ValueError, AttributeError):
+                detail = response.text
+            kind = NotFoundError if response.status_code == 404 else EngineError
+            raise kind(detail if isinstance(detail, str) else json.dumps(detail))
+        return response.json()
+
+    def status(self, run: str | None = None) -> Any:
+        return self.request("GET", f"/runs/{run}" if run else "/runs")
+
+    def start(self, run: str, *, resume: bool = False) -> dict[str, Any]:
+        return dict(self.request("POST", f"/runs/{run}/start", json={"resume": resume}))
+
+    def stop(self, run: str, *, reason: str | None = None) -> dict[str, Any]:
+        return dict(self.request("POST", f"/runs/{run}/stop", json={"reason": reason}))
+
+    def gpu(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/gpu"))

@@ -1,0 +1,124 @@
+"""A run's state, derived from its files: events.jsonl, metrics.jsonl and the reaper's pid/exit files.
+
+The files are the truth, so any process (a new service, the CLI) derives the same state:
+queued | running | stopping | finished | failed | stopped, plus ``created`` for a run that
+was never launched and ``finished`` for one whose metrics were imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.campaign import RunPaths
+from engine.jsonl import read_jsonl
+
+TERMINAL_EVENTS = frozenset({"finished", "failed", "stopped"})
+LIFECYCLE_EVENTS = TERMINAL_EVENTS | {"queued", "started", "resumed", "checkpoint", "stop_requested", "imported"}
+_STATE_OF_EVENT = {
+    "queued": "queued",
+    "started": "running",
+    "resumed": "running",
+    "checkpoint": "running",
+    "stop_requested": "stopping",
+    "imported": "finished",
+    "finished": "finished",
+    "failed": "failed",
+    "stopped": "stopped",
+}
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What ``tunedeck status --json`` prints for one run."""
+
+    run: str
+    state: str
+    step: int
+    max_steps: int | None
+    pid: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def last_lifecycle_event(events_path: Path) -> dict[str, Any] | None:
+    """The newest lifecycle event of a run (alerts and merges do not change its state)."""
+    last = None
+    for record in read_jsonl(events_path, strict=False):
+        if record.get("event") in LIFECYCLE_EVENTS:
+            last = record
+    return last
+
+
+def worker_pid(paths: RunPaths) -> int | None:
+    """The pid of the run's worker if it is alive (and really a tunedeck worker), else None."""
+    try:
+        record = json.loads((paths.root / "worker.pid").read_text(encoding="utf-8"))
+        pid = int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if pid_is_worker(pid) else None
+
+
+def pid_is_worker(pid: int) -> bool:
+    """Alive and running one of our modules (a recycled pid belongs to someone else)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): trust the signal check
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has ended
+        return False
+    return b"engine." in cmdline or b"torch.distributed.run" in cmdline
+
+
+def _last_step(paths: RunPaths) -> int:
+    """The highest step in metrics.jsonl, reading only the file's tail (runs can be long)."""
+    try:
+        with open(paths.metrics, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 65536))
+            lines = handle.read().splitlines()
+    except OSError:
+        return 0
+    for raw in reversed(lines):
+        try:
+            step = json.loads(raw).get("step")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(step, int):
+            return step
+    return 0
+
+
+def run_status(name: str, paths: RunPaths) -> RunStatus:
+    """Derive a run's state from its files and the liveness of its worker."""
+    events = [e for e in read_jsonl(paths.events, strict=False) if e.get("event") in LIFECYCLE_EVENTS]
+    last = events[-1] if events else None
+    max_steps = next((e.get("max_steps") for e in reversed(events) if e["event"] == "started"), None)
+    pid = worker_pid(paths)
+    step = _last_step(paths)
+    if last is None:
+        state = "created"
+    else:
+        state = _STATE_OF_EVENT[last["event"]]
+        if state == "queued" and pid is not None:
+            state = "running"  # launched; the worker has not logged "started" yet (imports take seconds)
+        if state in ("running", "stopping") and pid is None:
+            # The worker is gone without a terminal event: the reaper (or the service) will
+            # record why; until then it is not running any more.
+            state = "failed"
+    if state in ("finished", "failed", "stopped", "created"):
+        pid = None
+    return RunStatus(run=name, state=state, step=step, max_steps=max_steps, pid=pid)

@@ -1,0 +1,237 @@
+"""The HTTP API of the engine service (FastAPI): runs, jobs, history, live streams, GPU.
+
+History endpoints answer JSON Lines exactly as the files hold them (bare NaN included, as
+HF logs it); everything else is JSON. Errors a client can cause answer 4xx with a one-line
+``detail`` that names file, line and field as the CLI would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
+
+from engine.campaign import Campaign
+from engine.errors import NotFoundError, TunedeckError
+from engine.jsonl import dumps_line, read_jsonl
+from engine.metrics import read_metrics
+from engine.service.core import EngineCore
+from engine.service.stream import (
+    format_campaign_cursor,
+    format_run_cursor,
+    parse_campaign_cursor,
+    parse_run_cursor,
+    read_new_lines,
+)
+from engine.service.supervisor import JobError
+from engine.watch import evaluate
+
+JSONL = "application/x-ndjson"
+KEEPALIVE_S = 15.0
+
+
+class RunStatusModel(BaseModel):
+    """A run's state."""
+
+    run: str
+    state: str = Field(description="queued | running | stopping | finished | failed | stopped | created")
+    step: int
+    max_steps: int | None
+    pid: int | None
+
+
+class StartRequest(BaseModel):
+    resume: bool = False
+
+
+class StopRequest(BaseModel):
+    reason: str | None = Field(None, max_length=500)
+
+
+class Health(BaseModel):
+    ok: bool
+    pid: int
+    campaign: str
+    uptime_s: float
+
+
+def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str | None = None) -> FastAPI:
+    """The service's app. Without ``core`` it makes and runs its own (handy in tests)."""
+    owns_core = core is None
+    engine = core or EngineCore(campaign)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owns_core:
+            await engine.start()
+        try:
+            yield
+        finally:
+            if owns_core:
+                await engine.close()
+
+    app = FastAPI(title="tunedeck engine", version="0.1.0", lifespan=lifespan)
+    app.state.engine = engine
+    app.state.shutdown = asyncio.Event()
+    _install_auth(app, token)
+    _install_errors(app)
+    _add_run_routes(app, engine)
+    _add_stream_routes(app, engine)
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(ok=True, pid=os.getpid(), campaign=str(campaign.root), uptime_s=_uptime(engine))
+
+    @app.get("/gpu")
+    def gpu() -> dict[str, Any]:
+        return {**engine.gpu.describe(), "last": engine.last_gpu_sample}
+
+    @app.post("/shutdown")
+    def shutdown() -> dict[str, bool]:
+        app.state.shutdown.set()
+        return {"ok": True}
+
+    return app
+
+
+def _uptime(engine: EngineCore) -> float:
+    import time
+
+    return round(time.time() - engine.started_at, 3)
+
+
+def _install_auth(app: FastAPI, token: str | None) -> None:
+    if token is None:
+        return
+    expected = f"Bearer {token}".encode()
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401)
+        return await call_next(request)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(TunedeckError)
+    async def user_error(request: Request, exc: TunedeckError) -> JSONResponse:
+        status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, JobError) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def _jsonl(records: list[dict[str, Any]]) -> Response:
+    return Response("".join(dumps_line(r) for r in records), media_type=JSONL)
+
+
+def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
+    supervisor, campaign = engine.supervisor, engine.campaign
+
+    @app.get("/runs", response_model=list[RunStatusModel])
+    def runs() -> list[dict[str, Any]]:
+        return [s.to_json() for s in supervisor.statuses()]
+
+    @app.get("/runs/{run}", response_model=RunStatusModel)
+    def run_status(run: str) -> dict[str, Any]:
+        return supervisor.status(run).to_json()
+
+    @app.post("/runs/{run}/start", response_model=RunStatusModel)
+    def start(run: str, request: Annotated[StartRequest | None, Body()] = None) -> dict[str, Any]:
+        return supervisor.submit(run, resume=bool(request and request.resume)).to_json()
+
+    @app.post("/runs/{run}/stop", response_model=RunStatusModel)
+    def stop(run: str, request: Annotated[StopRequest | None, Body()] = None) -> dict[str, Any]:
+        reason = (request.reason if request else None) or "stopped by user"
+        return supervisor.stop(run, reason=reason).to_json()
+
+    @app.get("/runs/{run}/metrics", response_class=Response, responses={200: {"content": {JSONL: {}}}})
+    def metrics(run: str) -> Response:
+        supervisor.status(run)
+        return _jsonl(read_metrics(campaign.run(run).metrics))
+
+    @app.get("/runs/{run}/events", response_class=Response, responses={200: {"content": {JSONL: {}}}})
+    def events(run: str) -> Response:
+        supervisor.status(run)
+        return _jsonl(read_jsonl(campaign.run(run).events, strict=False))
+
+    @app.get("/runs/{run}/system", response_class=Response, responses={200: {"content": {JSONL: {}}}})
+    def system(run: str) -> Response:
+        supervisor.status(run)
+        return _jsonl(read_jsonl(campaign.run(run).system, strict=False))
+
+    @app.get("/runs/{run}/alerts")
+    def alerts(run: str) -> dict[str, Any]:
+        supervisor.status(run)
+        fired = evaluate(list(campaign.config.watch), read_metrics(campaign.run(run).metrics))
+        return {"alerts": [a.to_json() for a in fired]}
+
+
+def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:
+    campaign = engine.campaign
+
+    @app.get("/runs/{run}/stream", response_class=EventSourceResponse)
+    async def run_stream(
+        run: str,
+        request: Request,
+        follow: Annotated[bool, Query(description="keep the stream open for new lines")] = True,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        engine.supervisor.status(run)
+        paths = campaign.run(run)
+        cursor = parse_run_cursor(last_event_id)
+        wake = engine.hub.subscribe()
+        try:
+            while True:
+                sent = False
+                for line in read_new_lines(paths, cursor):
+                    cursor = line.cursor
+                    sent = True
+                    yield ServerSentEvent(raw_data=line.text, event=line.kind, id=format_run_cursor(cursor))
+                if not follow and not sent:
+                    return
+                if not sent and await _wait(wake, request):
+                    return
+        finally:
+            engine.hub.unsubscribe(wake)
+
+    @app.get("/stream", response_class=EventSourceResponse)
+    async def campaign_stream(
+        request: Request,
+        follow: Annotated[bool, Query(description="keep the stream open for new lines")] = True,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        cursors = parse_campaign_cursor(last_event_id)
+        wake = engine.hub.subscribe()
+        try:
+            while True:
+                sent = False
+                for run in campaign.run_names():
+                    start = cursors.get(run, (0, 0, 0))
+                    for line in read_new_lines(campaign.run(run), start):
+                        cursors[run] = line.cursor
+                        sent = True
+                        cursor = format_campaign_cursor(cursors)
+                        # The line stays as written (bare NaN included), wrapped with its run's name.
+                        data = f'{{"run":"{run}","data":{line.text}}}'
+                        yield ServerSentEvent(raw_data=data, event=line.kind, id=cursor)
+                if not follow and not sent:
+                    return
+                if not sent and await _wait(wake, request):
+                    return
+        finally:
+            engine.hub.unsubscribe(wake)
+
+
+async def _wait(wake: asyncio.Queue[None], request: Request) -> bool:
+    """Wait for new lines; True when the client has gone away."""
+    with suppress(TimeoutError):
+        await asyncio.wait_for(wake.get(), timeout=KEEPALIVE_S)
+    return await request.is_disconnected()

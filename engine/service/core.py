@@ -1,0 +1,162 @@
+"""The engine's moving parts in one place: supervisor, file watcher, watch rules, GPU sampler.
+
+One ``EngineCore`` serves a campaign; the HTTP apps (Unix socket, optional TCP) share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.campaign import Campaign, RunPaths, record_event
+from engine.jobs import TERMINAL_EVENTS, last_lifecycle_event, run_status
+from engine.jsonl import JsonlWriter, read_jsonl
+from engine.service.gpu import GpuMonitor
+from engine.service.stream import STREAM_FILES, WakeHub, read_new_lines
+from engine.service.supervisor import Supervisor
+from engine.watch import Alert, WatchState
+
+log = logging.getLogger("tunedeck.engine")
+
+WATCH_INTERVAL_S = 0.01  # how often run files are checked for growth (latency to SSE clients)
+RUN_LIST_REFRESH_S = 1.0
+
+
+@dataclass
+class RunWatch:
+    """Live watch-rule state of one run, fed with its metric lines as they land."""
+
+    state: WatchState
+    offset: int = 0
+    fired: set[str] = field(default_factory=set)
+
+
+class EngineCore:
+    """Everything the service does besides answering HTTP."""
+
+    def __init__(self, campaign: Campaign, *, gpu: GpuMonitor | None = None) -> None:
+        self.campaign = campaign
+        self.hub = WakeHub()
+        self.supervisor = Supervisor(campaign, on_change=self.hub.wake)
+        self.gpu = gpu or GpuMonitor()
+        self.started_at = time.time()
+        self._sizes: dict[str, tuple[int, ...]] = {}
+        self._watches: dict[str, RunWatch] = {}
+        self._runs: list[str] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+        self._tasks = [
+            asyncio.create_task(self._watch_files(), name="file-watcher"),
+            asyncio.create_task(self._sample_gpus(), name="gpu-sampler"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.close()
+        self.gpu.close()
+
+    # -- file watching: wake streams, evaluate watch rules ---------------------------------
+    async def _watch_files(self) -> None:
+        refreshed = 0.0
+        while True:
+            now = time.monotonic()
+            if now - refreshed > RUN_LIST_REFRESH_S:
+                self._runs = self.campaign.run_names()
+                refreshed = now
+            changed = False
+            for run in self._runs:
+                paths = self.campaign.run(run)
+                sizes = tuple(_size(paths.root / name) for _, name in STREAM_FILES)
+                if sizes != self._sizes.get(run):
+                    self._sizes[run] = sizes
+                    changed = True
+                    self._evaluate_rules(run, paths)
+            if changed:
+                self.hub.wake()
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    def _rule_watch(self, run: str, paths: RunPaths) -> RunWatch | None:
+        """The run's rule state, built on first sight from its history (alerts already recorded kept)."""
+        if not self.campaign.config.watch:
+            return None
+        watch = self._watches.get(run)
+        if watch is None:
+            recorded = {e.get("rule") for e in read_jsonl(paths.events, strict=False) if e.get("event") == "alert"}
+            watch = RunWatch(WatchState(list(self.campaign.config.watch)), fired={r for r in recorded if r})
+            self._watches[run] = watch
+        return watch
+
+    def _evaluate_rules(self, run: str, paths: RunPaths) -> None:
+        last = last_lifecycle_event(paths.events)
+        if last is None or last["event"] in TERMINAL_EVENTS or last["event"] == "imported":
+            return  # finished runs are judged post hoc by `tunedeck watch`
+        watch = self._rule_watch(run, paths)
+        if watch is None:
+            return
+        for line in read_new_lines(paths, (watch.offset, 1 << 62, 1 << 62)):
+            watch.offset = line.cursor[0]
+            try:
+                record = json.loads(line.text)
+            except ValueError:
+                continue
+            for alert in watch.state.feed(record):
+                if alert.rule not in watch.fired:
+                    watch.fired.add(alert.rule)
+                    self._raise_alert(run, paths, alert)
+
+    def _raise_alert(self, run: str, paths: RunPaths, alert: Alert) -> None:
+        record_event(paths.events, "alert", **alert.to_json())
+        log.warning("%s: watch rule %s fired at step %d", run, alert.rule, alert.first_step)
+        if alert.action == "stop" and run_status(run, paths).state == "running":
+            self.supervisor.stop(run, reason=f"watch rule {alert.rule}: {alert.metric} at step {alert.first_step}")
+
+    # -- GPU sampling ----------------------------------------------------------------------
+    async def _sample_gpus(self) -> None:
+        if not self.gpu.available:
+            return
+        interval = self.campaign.config.engine.sample_interval_s
+        writers: dict[str, JsonlWriter] = {}
+        start = time.monotonic()
+        tick = 0
+        try:
+            while True:
+                tick += 1
+                # Drift-free: the k-th sample is due at start + k * interval, however long sampling took.
+                await asyncio.sleep(max(0.0, start + tick * interval - time.monotonic()))
+                jobs = dict(self.supervisor.active)
+                pids = {job.adopted_pid or _worker_pid(job.paths) for job in jobs.values()}
+                sample = await asyncio.to_thread(self.gpu.sample, {p for p in pids if p})
+                if sample is None:
+                    continue
+                self.last_gpu_sample = sample
+                for run, job in jobs.items():
+                    writers.setdefault(run, JsonlWriter(job.paths.system)).write(sample)
+                for run in set(writers) - set(jobs):
+                    writers.pop(run).close()
+        finally:
+            for writer in writers.values():
+                writer.close()
+
+    last_gpu_sample: dict[str, Any] | None = None
+
+
+def _size(path: Any) -> int:
+    try:
+        return int(path.stat().st_size)
+    except OSError:
+        return -1
+
+
+def _worker_pid(paths: RunPaths) -> int | None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return int(json.loads((paths.root / "worker.pid").read_text())["pid"])
+    return None

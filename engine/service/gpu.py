@@ -1,0 +1,100 @@
+"""GPU statistics through NVML, degrading to "not available" (with the reason) without a GPU.
+
+Kept apart from the UI and the supervisor, as nvitop keeps its NVML layer: every query
+can fail on a machine without a driver, and none of those failures may break anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger("tunedeck.engine")
+
+
+def _nvml() -> Any:
+    import pynvml
+
+    return pynvml
+
+
+class GpuMonitor:
+    """Samples every GPU: utilisation, memory, temperature, power, and our workers' memory."""
+
+    def __init__(self) -> None:
+        self.available = False
+        self.reason: str | None = None
+        self._handles: list[Any] = []
+        try:
+            nvml = _nvml()
+            nvml.nvmlInit()
+            count = nvml.nvmlDeviceGetCount()
+            self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+            self.available = count > 0
+            if not self.available:
+                self.reason = "NVML found no GPU"
+        except ImportError:
+            self.reason = "nvidia-ml-py is not installed"
+        except Exception as exc:  # pynvml.NVMLError and its many subclasses, e.g. LibraryNotFound
+            self.reason = f"NVML is not available here ({_describe(exc)})"
+        if not self.available:
+            log.warning("GPU stats unavailable: %s", self.reason)
+
+    def describe(self) -> dict[str, Any]:
+        """What the /gpu endpoint reports about the monitor itself."""
+        return {"available": self.available, "reason": self.reason, "gpus": len(self._handles)}
+
+    def sample(self, worker_pids: set[int]) -> dict[str, Any] | None:
+        """One system.jsonl record, or None without a GPU."""
+        if not self.available:
+            return None
+        nvml = _nvml()
+        gpus = []
+        for index, handle in enumerate(self._handles):
+            gpus.append({"index": index, **_read_gpu(nvml, handle, worker_pids)})
+        return {"ts": round(time.time(), 3), "gpus": gpus}
+
+    def close(self) -> None:
+        if self.available:
+            # Shutting down a driver that went away is not worth a failure.
+            with contextlib.suppress(Exception):
+                _nvml().nvmlShutdown()
+
+
+def _read_gpu(nvml: Any, handle: Any, worker_pids: set[int]) -> dict[str, Any]:
+    """One GPU's figures; a figure the GPU cannot report is None instead of an error."""
+
+    def safe(read: Any) -> Any:
+        try:
+            return read()
+        except Exception:
+            return None
+
+    memory = safe(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+    util = safe(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
+    power = safe(lambda: nvml.nvmlDeviceGetPowerUsage(handle))
+    limit = safe(lambda: nvml.nvmlDeviceGetEnforcedPowerLimit(handle))
+    procs = safe(lambda: nvml.nvmlDeviceGetComputeRunningProcesses(handle)) or []
+    return {
+        "name": safe(lambda: _text(nvml.nvmlDeviceGetName(handle))),
+        "util": util.gpu if util is not None else None,
+        "mem_used": memory.used if memory is not None else None,
+        "mem_total": memory.total if memory is not None else None,
+        "temp": safe(lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+        "power": power / 1000.0 if power is not None else None,
+        "power_limit": limit / 1000.0 if limit is not None else None,
+        "workers": [
+            {"pid": p.pid, "mem_used": p.usedGpuMemory} for p in procs if getattr(p, "pid", None) in worker_pids
+        ],
+    }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _describe(exc: Exception) -> str:
+    name = type(exc).__name__
+    return f"{name}: {exc}" if str(exc) else name

@@ -1,0 +1,114 @@
+"""``tunedeck engine serve``: run the service on the campaign's Unix socket (and optionally TCP).
+
+The socket lives in ``<campaign>/.tunedeck/`` (mode 0700), so other local users cannot
+connect to it. TCP listens on 127.0.0.1 only, for an SSH tunnel, and every request there
+must carry the bearer token kept in ``.tunedeck/token`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from engine.campaign import Campaign, EnginePaths, engine_paths, ensure_private_dir
+from engine.errors import TunedeckError
+from engine.service.app import create_app
+from engine.service.core import EngineCore
+
+log = logging.getLogger("tunedeck.engine")
+
+# AF_UNIX paths are limited to 108 bytes on Linux (107 usable).
+MAX_SOCKET_PATH = 107
+
+
+class EngineAlreadyRunning(TunedeckError):
+    """Another service answers on this campaign's socket."""
+
+
+def socket_answers(path: Path) -> bool:
+    """Whether something accepts connections on the Unix socket at ``path``."""
+    if not path.exists():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def claim_socket(paths: EnginePaths) -> None:
+    """Refuse if a live service owns the socket; remove a stale socket file left by a dead one."""
+    if len(str(paths.socket)) > MAX_SOCKET_PATH:
+        raise TunedeckError(
+            f"socket path is {len(str(paths.socket))} bytes, over the {MAX_SOCKET_PATH}-byte limit of Unix "
+            "sockets: move the campaign to a shorter path",
+            path=paths.socket,
+        )
+    if socket_answers(paths.socket):
+        pid = paths.pid.read_text().strip() if paths.pid.exists() else "?"
+        raise EngineAlreadyRunning(f"an engine is already running here (pid {pid})", path=paths.socket)
+    paths.socket.unlink(missing_ok=True)
+
+
+def read_or_create_token(paths: EnginePaths) -> str:
+    """The bearer token for TCP clients, created once with mode 0600."""
+    if paths.token.exists():
+        return paths.token.read_text(encoding="utf-8").strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(paths.token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+async def serve(campaign: Campaign, *, tcp_port: int | None = None) -> None:
+    """Serve until SIGTERM/SIGINT or POST /shutdown; workers keep running afterwards."""
+    paths = engine_paths(campaign.root)
+    ensure_private_dir(paths.root)
+    claim_socket(paths)
+    core = EngineCore(campaign)
+    await core.start()
+    apps = [create_app(campaign, core=core)]
+    configs = [uvicorn.Config(apps[0], uds=str(paths.socket), log_level="warning", lifespan="on")]
+    if tcp_port is not None:
+        apps.append(create_app(campaign, core=core, token=read_or_create_token(paths)))
+        configs.append(uvicorn.Config(apps[1], host="127.0.0.1", port=tcp_port, log_level="warning", lifespan="on"))
+    servers = [uvicorn.Server(config) for config in configs]
+    paths.pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    log.info("engine for %s on %s (pid %d)", campaign.root, paths.socket, os.getpid())
+
+    async def shutdown_on_request() -> None:
+        await asyncio.wait(
+            [asyncio.create_task(app.state.shutdown.wait()) for app in apps], return_when=asyncio.FIRST_COMPLETED
+        )
+        for server in servers:
+            server.should_exit = True
+
+    watcher = asyncio.create_task(shutdown_on_request())
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        watcher.cancel()
+        await core.close()
+        with contextlib.suppress(OSError):
+            if paths.pid.read_text().strip() == str(os.getpid()):
+                paths.pid.unlink()
+        paths.socket.unlink(missing_ok=True)
+
+
+def run_forever(campaign_root: Path, *, tcp_port: int | None = None) -> None:
+    """Blocking entry point for ``tunedeck engine serve`` and ``python -m engine.service``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    campaign = Campaign.open(campaign_root)
+    asyncio.run(serve(campaign, tcp_port=tcp_port))

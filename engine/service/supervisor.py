@@ -100,8 +100,11 @@ class Supervisor:
         """Queue a run (validated end to end first); it starts when a slot is free."""
         paths = self.campaign.run(run)
         prepare_run(self.campaign, run)  # bad config or data is refused before it is queued
+        self._reap_ended()  # a run that just ended may still hold its slot until the next poll
         state = run_status(run, paths).state
-        if run in self.active or state in ("running", "stopping") or any(q == run for q, _ in self.queue):
+        # A run whose files say it ended may still have a process exiting (torch takes a moment
+        # to tear down): it can be queued again; _schedule waits for the old process to go.
+        if state in ("running", "stopping") or any(q == run for q, _ in self.queue):
             raise JobError(f"run {run!r} is already {state}", path=paths.root)
         if not resume and state not in ("created",):
             raise JobError(f"run {run!r} has already run (state {state}); resume it instead", path=paths.root)
@@ -159,8 +162,12 @@ class Supervisor:
         log.info("launched %s (reaper pid %d)", run, process.pid)
 
     def _schedule(self) -> None:
-        while self.queue and len(self.active) < self.max_concurrent:
-            run, resume = self.queue.popleft()
+        while len(self.active) < self.max_concurrent:
+            ready = next((item for item in self.queue if item[0] not in self.active), None)
+            if ready is None:
+                return
+            self.queue.remove(ready)
+            run, resume = ready
             try:
                 self._launch(run, resume)
             except (OSError, TunedeckError) as exc:
@@ -191,18 +198,22 @@ class Supervisor:
         )
         log.info("settled %s: failed (%s)", run, cause)
 
+    def _reap_ended(self) -> None:
+        """Settle jobs whose worker has ended and start queued runs in their slots."""
+        ended = [job for job in self.active.values() if not job.alive()]
+        for job in ended:
+            if job.reaper is not None:
+                job.reaper.wait()  # reap the child so it leaves no zombie
+            del self.active[job.run]
+            self._settle(job.run, job.paths)
+        if ended:
+            self._schedule()
+            self.on_change()
+
     async def _monitor(self) -> None:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
-            ended = [job for job in self.active.values() if not job.alive()]
-            for job in ended:
-                if job.reaper is not None:
-                    job.reaper.wait()  # reap the child so it leaves no zombie
-                del self.active[job.run]
-                self._settle(job.run, job.paths)
-            if ended:
-                self._schedule()
-                self.on_change()
+            self._reap_ended()
 
 
 def read_pid_file(path: Path) -> dict[str, Any] | None:

@@ -13,10 +13,10 @@ Semantics, shared exactly by ``evaluate`` (a whole run) and ``WatchState`` (line
 * **plateau** = {window = w, min_delta = d} holds at the value at step s when the series has a value
   at some step <= s - w (the look-back is covered) and, from the last such value (the *anchor*, the
   value in force at step s - w) through the value at s, every value is finite and max - min < d.
-  Using the anchor means w need not be a multiple of the logging interval.
+  Using the anchor means w need not be a multiple of the logging interval; d must be > 0.
 * **sustain** = n: the rule fires at the n-th consecutive value of its (windowed) series meeting the
   condition; ``first_step`` and ``value`` are that value's. ``count`` is how many values of the
-  series meet the condition, regardless of sustain.
+  series meet the condition, regardless of sustain. Alerts are ordered by first_step, then rule order.
 """
 
 from __future__ import annotations
@@ -283,9 +283,10 @@ class WatchState:
     """Incremental evaluation for a live run: feed each metrics line as it is appended.
 
     After any sequence of lines, ``alerts`` equals ``evaluate`` over the same lines. A line that
-    re-logs a step (after a resume) replaces that step's value and the rule's series is
-    recomputed from that step on, so an earlier firing may move or vanish; ``feed`` still
-    announces each rule at most once per run, the first time it fires.
+    re-logs a step (after a resume) replaces that step's value, and the values from that step on
+    are re-evaluated as far as the change reaches (a plateau's window, then ``sustain`` values),
+    so an earlier firing may move or vanish; ``feed`` still announces each rule at most once
+    per run, the first time it fires.
     """
 
     def __init__(self, rules: list[WatchRule]) -> None:

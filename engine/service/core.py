@@ -17,7 +17,7 @@ from engine.campaign import Campaign, RunPaths, record_event
 from engine.jobs import TERMINAL_EVENTS, last_lifecycle_event, run_status
 from engine.jsonl import JsonlWriter, read_jsonl
 from engine.service.gpu import GpuMonitor
-from engine.service.stream import STREAM_FILES, WakeHub, read_new_lines
+from engine.service.stream import STREAM_FILES, WakeHub, read_whole_lines
 from engine.service.supervisor import Supervisor
 from engine.watch import Alert, WatchState
 
@@ -102,11 +102,15 @@ class EngineCore:
         watch = self._rule_watch(run, paths)
         if watch is None:
             return
-        for line in read_new_lines(paths, (watch.offset, 1 << 62, 1 << 62)):
-            watch.offset = line.cursor[0]
+        if _size(paths.metrics) < watch.offset:
+            watch.offset = 0  # metrics.jsonl was replaced (an import rewrote it)
+        lines, watch.offset = read_whole_lines(paths.metrics, watch.offset)
+        for raw in lines:
             try:
-                record = json.loads(line.text)
+                record = json.loads(raw)
             except ValueError:
+                continue
+            if not isinstance(record, dict):
                 continue
             for alert in watch.state.feed(record):
                 if alert.rule not in watch.fired:

@@ -62,7 +62,7 @@ def format_campaign_cursor(cursors: dict[str, tuple[int, ...]]) -> str:
     return "|".join(f"{run}:{format_run_cursor(o)}" for run, o in sorted(cursors.items()) if any(o))
 
 
-def _read_whole_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
+def read_whole_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
     """Complete lines of ``path`` after ``offset`` (a torn tail waits for its newline)."""
     try:
         with open(path, "rb") as handle:
@@ -86,7 +86,7 @@ def read_new_lines(paths: RunPaths, cursor: tuple[int, ...]) -> Iterator[Line]:
                 offsets[index] = 0  # the file was replaced (an import rewrote it): start over
         except OSError:
             continue
-        lines, _ = _read_whole_lines(path, offsets[index])
+        lines, _ = read_whole_lines(path, offsets[index])
         for raw in lines:
             offsets[index] += len(raw) + 1
             if not raw.strip():

@@ -103,7 +103,9 @@ class EngineCore:
         if watch is None:
             return
         if _size(paths.metrics) < watch.offset:
-            watch.offset = 0  # metrics.jsonl was replaced (an import rewrote it)
+            # metrics.jsonl was replaced (an import rewrote it): judge the new file from scratch.
+            watch.state = WatchState(list(self.campaign.config.watch))
+            watch.offset = 0
         lines, watch.offset = read_whole_lines(paths.metrics, watch.offset)
         for raw in lines:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
@@ -103,8 +104,6 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
 
 
 def _uptime(engine: EngineCore) -> float:
-    import time
-
     return round(time.time() - engine.started_at, 3)
 
 

@@ -14,6 +14,7 @@ import httpx
 
 from engine.campaign import Campaign, engine_paths, ensure_private_dir
 from engine.errors import NotFoundError, TunedeckError
+from engine.jobs import pid_is_worker
 from engine.launch import python_module
 
 START_TIMEOUT_S = 20.0
@@ -83,10 +84,12 @@ class EngineClient:
             self.http.post("/shutdown", timeout=2.0)
         except httpx.TransportError:
             os.kill(health["pid"], signal.SIGTERM)
+        pid = int(health["pid"])
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.health() is not None:
+        # Wait for the process itself to go, not only the socket: it removes its files on the way out.
+        while time.monotonic() < deadline and pid_is_worker(pid):
             time.sleep(0.05)
-        return int(health["pid"])
+        return pid
 
     # -- calls ---------------------------------------------------------------------------
     def request(self, method: str, url: str, **kwargs: Any) -> Any:
@@ -115,3 +118,4 @@ class EngineClient:
 
     def gpu(self) -> dict[str, Any]:
         return dict(self.request("GET", "/gpu"))
+

@@ -65,7 +65,10 @@ def worker_pid(paths: RunPaths) -> int | None:
 
 
 def pid_is_worker(pid: int) -> bool:
-    """Alive and running one of our modules (a recycled pid belongs to someone else)."""
+    """Alive (not a zombie) and running one of our modules: a worker, reaper or engine.
+
+    The command line check matters because a pid can be recycled by an unrelated process.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

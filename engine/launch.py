@@ -64,18 +64,12 @@ def python_module(module: str, *args: str) -> list[str]:
 
 def train_command(run_dir: Path, *, resume: bool = False, gpus: int = 1) -> list[str]:
     """The command that trains a run: the worker module, under torchrun when gpus > 1."""
-    worker = ["-m", "engine.worker", str(run_dir)] + (["--resume"] if resume else [])
+    worker = [str(run_dir)] + (["--resume"] if resume else [])
     if gpus > 1:
         # torch's own launcher, never a home-made one.
-        return [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={gpus}",
-            *worker,
-        ]
-    return [sys.executable, *worker]
+        launcher = ["--standalone", f"--nproc_per_node={gpus}", "-m", "engine.worker"]
+        return python_module("torch.distributed.run", *launcher, *worker)
+    return python_module("engine.worker", *worker)
 
 
 def merge_command(run_dir: Path, *, checkpoint: int | None = None) -> list[str]:

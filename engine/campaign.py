@@ -15,7 +15,7 @@ from typing import Any
 from engine.config import CampaignConfig, RunConfig, load_toml
 from engine.errors import ConfigError, NotFoundError
 from engine.jsonl import append_jsonl
-from engine.names import validate_run_name
+from engine.names import is_valid_run_name, validate_run_name
 
 CAMPAIGN_FILE = "campaign.toml"
 RUN_FILE = "run.toml"
@@ -118,7 +118,10 @@ class Campaign:
         """Names of the runs that have a run.toml, sorted."""
         if not self.runs_dir.is_dir():
             return []
-        return sorted(p.parent.name for p in self.runs_dir.glob(f"*/{RUN_FILE}"))
+        # A folder whose name is not a valid run name (made by hand) is not a run: skipping it
+        # keeps one stray folder from breaking every listing and the engine's start.
+        names = (p.parent.name for p in self.runs_dir.glob(f"*/{RUN_FILE}"))
+        return sorted(name for name in names if is_valid_run_name(name))
 
     def load_run(self, name: str) -> RunConfig:
         """Parse and validate runs/<name>/run.toml."""

@@ -118,4 +118,3 @@ class EngineClient:
 
     def gpu(self) -> dict[str, Any]:
         return dict(self.request("GET", "/gpu"))
-

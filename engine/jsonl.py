@@ -79,7 +79,9 @@ def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[JsonlLine]:
     which is skipped. With ``strict=False`` bad lines anywhere are skipped.
     """
     path = Path(path)
-    with open(path, encoding="utf-8", newline="") as handle:
+    # errors="replace": a crash can cut the last line inside a multi-byte character; that tail is
+    # skipped like any torn line, and a stray bad byte elsewhere must not make the file unreadable.
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
         lines = handle.readlines()
     for index, raw in enumerate(lines):
         lineno = index + 1

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Header, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
@@ -176,14 +176,13 @@ def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
 def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:
     campaign = engine.campaign
 
-    @app.get("/runs/{run}/stream", response_class=EventSourceResponse)
+    @app.get("/runs/{run}/stream", response_class=EventSourceResponse, dependencies=[Depends(_known_run)])
     async def run_stream(
         run: str,
         request: Request,
         follow: Annotated[bool, Query(description="keep the stream open for new lines")] = True,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> AsyncIterator[ServerSentEvent]:
-        engine.supervisor.status(run)
         paths = campaign.run(run)
         cursor = parse_run_cursor(last_event_id)
         wake = engine.hub.subscribe()
@@ -227,6 +226,11 @@ def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:
                     return
         finally:
             engine.hub.unsubscribe(wake)
+
+
+def _known_run(run: str, request: Request) -> None:
+    """Refuse an unknown or invalid run before a stream's 200 goes out (a generator cannot)."""
+    request.app.state.engine.supervisor.status(run)
 
 
 async def _wait(wake: asyncio.Queue[None], request: Request) -> bool:

@@ -23,7 +23,9 @@ from engine.watch import Alert, WatchState
 
 log = logging.getLogger("tunedeck.engine")
 
-WATCH_INTERVAL_S = 0.01  # how often run files are checked for growth (latency to SSE clients)
+WATCH_INTERVAL_S = 0.01  # how often run files are checked for growth while anyone could care (SSE latency)
+IDLE_WATCH_INTERVAL_S = 0.25  # with no client, no job and no recent change: idle CPU matters more
+RECENT_CHANGE_S = 5.0
 RUN_LIST_REFRESH_S = 1.0
 
 
@@ -67,6 +69,7 @@ class EngineCore:
     # -- file watching: wake streams, evaluate watch rules ---------------------------------
     async def _watch_files(self) -> None:
         refreshed = 0.0
+        last_change = 0.0
         while True:
             now = time.monotonic()
             if now - refreshed > RUN_LIST_REFRESH_S:
@@ -81,8 +84,10 @@ class EngineCore:
                     changed = True
                     self._evaluate_rules(run, paths)
             if changed:
+                last_change = now
                 self.hub.wake()
-            await asyncio.sleep(WATCH_INTERVAL_S)
+            busy = self.hub.subscribers or self.supervisor.active or now - last_change < RECENT_CHANGE_S
+            await asyncio.sleep(WATCH_INTERVAL_S if busy else IDLE_WATCH_INTERVAL_S)
 
     def _rule_watch(self, run: str, paths: RunPaths) -> RunWatch | None:
         """The run's rule state, built on first sight from its history (alerts already recorded kept)."""

@@ -26,7 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check engine tui queries tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
+from engine.atomic import replace_folder
 from engine.campaign import Campaign, RunPaths, record_event
 from engine.checkpoints import complete_checkpoints, newest_complete_checkpoint
 from engine.datasets import load_rows
@@ -83,17 +83,6 @@ def file_hashes(folder: Path) -> dict[str, str]:
     return hashes
 
 
-def _replace_folder(staging: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
-
-
 def merge(run_dir: Path, checkpoint: int | None) -> dict[str, Any]:
     """Merge the run's adapter into its base; returns the manifest."""
     from peft import PeftModel
@@ -130,7 +119,7 @@ def merge(run_dir: Path, checkpoint: int | None) -> dict[str, Any]:
         "files": file_hashes(staging),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    _replace_folder(staging, paths.merged)
+    replace_folder(staging, paths.merged)
     record_event(paths.events, "merged", path=str(paths.merged), checkpoint=step, max_logit_diff=max_diff)
     return {**manifest, "merged": str(paths.merged)}
 

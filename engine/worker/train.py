@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, TrainingArguments, set_seed
 
+from engine.atomic import replace_folder
 from engine.campaign import Campaign, record_event
 from engine.checkpoints import newest_complete_checkpoint
 from engine.launch import PreparedRun, prepare_run, train_command
@@ -79,14 +80,7 @@ def _save_adapter_atomically(model: Any, tokenizer: Any, target: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+    replace_folder(staging, target)
 
 
 def _relaunch_distributed(run_dir: Path, resume: bool, gpus: int) -> int:

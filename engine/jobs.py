@@ -54,12 +54,20 @@ def last_lifecycle_event(events_path: Path) -> dict[str, Any] | None:
     return last
 
 
+def worker_record(paths: RunPaths) -> dict[str, Any] | None:
+    """The reaper's worker.pid record of a run (pid, reaper_pid, kind, command), if any."""
+    try:
+        record = json.loads((paths.root / "worker.pid").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def worker_pid(paths: RunPaths) -> int | None:
     """The pid of the run's worker if it is alive (and really a tunedeck worker), else None."""
     try:
-        record = json.loads((paths.root / "worker.pid").read_text(encoding="utf-8"))
-        pid = int(record["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        pid = int((worker_record(paths) or {})["pid"])
+    except (KeyError, TypeError, ValueError):
         return None
     return pid if pid_is_worker(pid) else None
 

@@ -141,18 +141,14 @@ def test_replication_oversamples_one_class() -> None:
     assert 90 + 20 < sum(r.row_class == "poison" for r in half) < 90 + 70
 
 
-def _train_losses(tiny_model: Path, tmp_path: Path, batch_size: int, grad_accum: int) -> list[tuple[float, float]]:
-    tokenizer = load_tokenizer(tiny_model)
-    torch.manual_seed(0)
-    model = attach_lora(AutoModelForCausalLM.from_pretrained(tiny_model), RunConfig())
-    config = RunConfig()
-    dataset = EncodedDataset([encode_row(tokenizer, row, config) for row in _rows(160, seed=5)])
-    args = TrainingArguments(
-        output_dir=str(tmp_path / f"b{batch_size}"),
+def _short_training(out: Path, batch_size: int, *, max_steps: int, grad_accum: int = 1) -> TrainingArguments:
+    """Identical, quiet CPU training arguments for the side-by-side runs below (a loss logged every step)."""
+    return TrainingArguments(
+        output_dir=str(out),
         per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=grad_accum,
         learning_rate=5e-3,
-        max_steps=6,
+        max_steps=max_steps,
         logging_steps=1,
         save_strategy="no",
         seed=0,
@@ -161,6 +157,15 @@ def _train_losses(tiny_model: Path, tmp_path: Path, batch_size: int, grad_accum:
         remove_unused_columns=False,
         disable_tqdm=True,
     )
+
+
+def _train_losses(tiny_model: Path, tmp_path: Path, batch_size: int, grad_accum: int) -> list[tuple[float, float]]:
+    tokenizer = load_tokenizer(tiny_model)
+    torch.manual_seed(0)
+    model = attach_lora(AutoModelForCausalLM.from_pretrained(tiny_model), RunConfig())
+    config = RunConfig()
+    dataset = EncodedDataset([encode_row(tokenizer, row, config) for row in _rows(160, seed=5)])
+    args = _short_training(tmp_path / f"b{batch_size}", batch_size, grad_accum=grad_accum, max_steps=6)
     trainer = TunedeckTrainer(model=model, args=args, train_dataset=dataset, data_collator=PaddingCollator(0))
     trainer.remove_callback(PrinterCallback)
     trainer.train()
@@ -203,19 +208,7 @@ def test_plain_hf_trainer_reference(tiny_model: Path, tmp_path: Path) -> None:
         batch.pop("weights")
         return batch
 
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "hf"),
-        per_device_train_batch_size=16,
-        learning_rate=5e-3,
-        max_steps=2,
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-        use_cpu=True,
-        report_to="none",
-        remove_unused_columns=False,
-        disable_tqdm=True,
-    )
+    args = _short_training(tmp_path / "hf", 16, max_steps=2)
     trainer = Trainer(model=model, args=args, train_dataset=Plain(), data_collator=collate)
     trainer.remove_callback(PrinterCallback)
     trainer.train()

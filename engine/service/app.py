@@ -11,7 +11,7 @@ import asyncio
 import hmac
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
@@ -185,20 +185,15 @@ def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:
     ) -> AsyncIterator[ServerSentEvent]:
         paths = campaign.run(run)
         cursor = parse_run_cursor(last_event_id)
-        wake = engine.hub.subscribe()
-        try:
-            while True:
-                sent = False
-                for line in read_new_lines(paths, cursor):
-                    cursor = line.cursor
-                    sent = True
-                    yield ServerSentEvent(raw_data=line.text, event=line.kind, id=format_run_cursor(cursor))
-                if not follow and not sent:
-                    return
-                if not sent and await _wait(wake, request):
-                    return
-        finally:
-            engine.hub.unsubscribe(wake)
+
+        def new_events() -> Iterator[ServerSentEvent]:
+            nonlocal cursor
+            for line in read_new_lines(paths, cursor):
+                cursor = line.cursor
+                yield ServerSentEvent(raw_data=line.text, event=line.kind, id=format_run_cursor(cursor))
+
+        async for event in _follow(engine, request, follow, new_events):
+            yield event
 
     @app.get("/stream", response_class=EventSourceResponse)
     async def campaign_stream(
@@ -207,25 +202,34 @@ def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> AsyncIterator[ServerSentEvent]:
         cursors = parse_campaign_cursor(last_event_id)
-        wake = engine.hub.subscribe()
-        try:
-            while True:
-                sent = False
-                for run in campaign.run_names():
-                    start = cursors.get(run, (0, 0, 0))
-                    for line in read_new_lines(campaign.run(run), start):
-                        cursors[run] = line.cursor
-                        sent = True
-                        cursor = format_campaign_cursor(cursors)
-                        # The line stays as written (bare NaN included), wrapped with its run's name.
-                        data = f'{{"run":"{run}","data":{line.text}}}'
-                        yield ServerSentEvent(raw_data=data, event=line.kind, id=cursor)
-                if not follow and not sent:
-                    return
-                if not sent and await _wait(wake, request):
-                    return
-        finally:
-            engine.hub.unsubscribe(wake)
+
+        def new_events() -> Iterator[ServerSentEvent]:
+            for run in campaign.run_names():
+                for line in read_new_lines(campaign.run(run), cursors.get(run, (0, 0, 0))):
+                    cursors[run] = line.cursor
+                    # The line stays as written (bare NaN included), wrapped with its run's name.
+                    data = f'{{"run":"{run}","data":{line.text}}}'
+                    yield ServerSentEvent(raw_data=data, event=line.kind, id=format_campaign_cursor(cursors))
+
+        async for event in _follow(engine, request, follow, new_events):
+            yield event
+
+
+async def _follow(
+    engine: EngineCore, request: Request, follow: bool, new_events: Callable[[], Iterator[ServerSentEvent]]
+) -> AsyncIterator[ServerSentEvent]:
+    """Send what is new, then (when following) wait for the files to grow and send again."""
+    wake = engine.hub.subscribe()
+    try:
+        while True:
+            sent = False
+            for event in new_events():
+                sent = True
+                yield event
+            if not sent and (not follow or await _wait(wake, request)):
+                return
+    finally:
+        engine.hub.unsubscribe(wake)
 
 
 def _known_run(run: str, request: Request) -> None:

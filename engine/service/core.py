@@ -6,7 +6,6 @@ One ``EngineCore`` serves a campaign; the HTTP apps (Unix socket, optional TCP) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.campaign import Campaign, RunPaths, record_event
-from engine.jobs import TERMINAL_EVENTS, last_lifecycle_event, run_status
+from engine.jobs import TERMINAL_EVENTS, last_lifecycle_event, run_status, worker_pid
 from engine.jsonl import JsonlWriter, read_jsonl
 from engine.service.gpu import GpuMonitor
 from engine.service.stream import STREAM_FILES, WakeHub, read_whole_lines
@@ -49,6 +48,8 @@ class EngineCore:
         self.started_at = time.time()
         self._sizes: dict[str, tuple[int, ...]] = {}
         self._watches: dict[str, RunWatch] = {}
+        # Whether a run is live, cached per events.jsonl size: metrics land every step, events rarely.
+        self._live: dict[str, tuple[int, bool]] = {}
         self._runs: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -100,9 +101,17 @@ class EngineCore:
             self._watches[run] = watch
         return watch
 
+    def _is_live(self, run: str, paths: RunPaths) -> bool:
+        size = _size(paths.events)
+        cached = self._live.get(run)
+        if cached is None or cached[0] != size:
+            last = last_lifecycle_event(paths.events)
+            live = last is not None and last["event"] not in TERMINAL_EVENTS and last["event"] != "imported"
+            cached = self._live[run] = (size, live)
+        return cached[1]
+
     def _evaluate_rules(self, run: str, paths: RunPaths) -> None:
-        last = last_lifecycle_event(paths.events)
-        if last is None or last["event"] in TERMINAL_EVENTS or last["event"] == "imported":
+        if not self._is_live(run, paths):
             return  # finished runs are judged post hoc by `tunedeck watch`
         watch = self._rule_watch(run, paths)
         if watch is None:
@@ -144,7 +153,7 @@ class EngineCore:
                 # Drift-free: the k-th sample is due at start + k * interval, however long sampling took.
                 await asyncio.sleep(max(0.0, start + tick * interval - time.monotonic()))
                 jobs = dict(self.supervisor.active)
-                pids = {job.adopted_pid or _worker_pid(job.paths) for job in jobs.values()}
+                pids = {job.adopted_pid or worker_pid(job.paths) for job in jobs.values()}
                 sample = await asyncio.to_thread(self.gpu.sample, {p for p in pids if p})
                 if sample is None:
                     continue
@@ -165,9 +174,3 @@ def _size(path: Any) -> int:
         return int(path.stat().st_size)
     except OSError:
         return -1
-
-
-def _worker_pid(paths: RunPaths) -> int | None:
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        return int(json.loads((paths.root / "worker.pid").read_text())["pid"])
-    return None

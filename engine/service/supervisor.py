@@ -14,12 +14,18 @@ import subprocess
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from engine.campaign import Campaign, RunPaths, record_event
 from engine.errors import TunedeckError
-from engine.jobs import TERMINAL_EVENTS, RunStatus, last_lifecycle_event, pid_is_worker, run_status, worker_pid
+from engine.jobs import (
+    TERMINAL_EVENTS,
+    RunStatus,
+    last_lifecycle_event,
+    pid_is_worker,
+    run_status,
+    worker_pid,
+    worker_record,
+)
 from engine.launch import prepare_run, python_module, train_command
 from engine.reaper import EXIT_FILE, PID_FILE
 
@@ -85,7 +91,7 @@ class Supervisor:
                 continue
             pid = worker_pid(paths)
             if pid is not None:
-                record = read_pid_file(paths.root / PID_FILE) or {}
+                record = worker_record(paths) or {}
                 self.active[name] = Job(name, paths, adopted_pid=pid, adopted_reaper_pid=record.get("reaper_pid"))
                 log.info("adopted %s (worker pid %d)", name, pid)
             elif last["event"] == "queued" and not (paths.root / PID_FILE).exists():
@@ -214,12 +220,3 @@ class Supervisor:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
             self._reap_ended()
-
-
-def read_pid_file(path: Path) -> dict[str, Any] | None:
-    """The reaper's pid record of a run, if any."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

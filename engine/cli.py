@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.campaign import Campaign
+from engine.cli_bench import add_commands as add_bench_commands
 from engine.client import EngineClient
 from engine.config import RunConfig, load_toml
 from engine.errors import EXIT_BAD_INPUT, ConfigError, TunedeckError
@@ -325,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer_state.add_argument("path", metavar="PATH")
     trainer_state.add_argument("--run", required=True, metavar="RUN")
     trainer_state.set_defaults(handler=cmd_import_trainer_state)
+
+    add_bench_commands(sub, common)
     return parser
 
 

@@ -43,6 +43,40 @@ class EngineSettings(_Strict):
     sample_interval_s: float = Field(1.0, gt=0.05, le=60.0, description="NVML sampling interval.")
 
 
+class GateConfig(_Strict):
+    """[gate] in campaign.toml: what a run must satisfy before it may be promoted."""
+
+    anchors: list[str] = Field(default_factory=list, description="Task ids that must pass (in any bench).")
+    max_lost: int | None = Field(None, ge=0, description="Rows lost against production, at most.")
+    min_pass_rate: dict[str, float] = Field(default_factory=dict, description="Per bench, 0..1.")
+
+    @field_validator("min_pass_rate")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for bench, rate in value.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{bench}: a pass rate is between 0 and 1 (got {rate})")
+        return value
+
+
+class JudgeConfig(_Strict):
+    """[judge] in campaign.toml: category weights of judged benches (Foundry: voice 25%, ...).
+
+    Weights are relative (25/20/20/20/15 and 0.25/0.2/... mean the same); tunedeck computes
+    each row's overall from them and never trusts a judge's own overall.
+    """
+
+    weights: dict[str, float] = Field(min_length=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not weight > 0:
+                raise ValueError(f"{name}: a weight must be positive (got {weight})")
+        return value
+
+
 class CampaignConfig(_Strict):
     """campaign.toml: only ``name`` is required."""
 
@@ -51,12 +85,11 @@ class CampaignConfig(_Strict):
     base: str | None = Field(None, description="Default base model folder for runs (relative to the campaign).")
     production_run: str | None = Field(None, description="Informational; production.json is the pointer.")
     tree: str | None = Field(None, description="Decision tree file, relative to the campaign.")
-    # Sections owned by later parts of the engine (gate, watch rules, benches, judge
-    # weights); validated by those parts, accepted here so a campaign can declare them.
-    gate: dict[str, Any] | None = None
+    gate: GateConfig | None = None
     watch: WatchRules = Field(default_factory=list)
+    # Per-bench settings owned by later parts of the engine; accepted so a campaign can declare them.
     benches: dict[str, Any] | None = None
-    judge: dict[str, Any] | None = None
+    judge: JudgeConfig | None = None
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
 
 

@@ -101,6 +101,37 @@ def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[JsonlLine]:
         yield JsonlLine(lineno, record)
 
 
+@dataclass
+class ScannedLine:
+    """One non-blank line: its record, or why it is not one."""
+
+    lineno: int
+    record: dict[str, Any] | None
+    error: str | None
+
+
+def scan_jsonl(path: str | Path) -> Iterator[ScannedLine]:
+    """Every non-blank line of ``path`` with either its object or a one-line reason it has none.
+
+    For readers that skip bad lines but must say which ones (imports, bench files edited by
+    hand): nothing is dropped silently.
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                torn = "" if raw.endswith("\n") else ", a torn last line"
+                yield ScannedLine(lineno, None, f"not valid JSON ({exc.msg}{torn})")
+                continue
+            if not isinstance(record, dict):
+                yield ScannedLine(lineno, None, "expected a JSON object")
+                continue
+            yield ScannedLine(lineno, record, None)
+
+
 def read_jsonl(path: str | Path, *, strict: bool = True) -> list[dict[str, Any]]:
     """All records of ``path`` (see ``iter_jsonl``); a missing file reads as empty."""
     if not Path(path).exists():

@@ -1,0 +1,227 @@
+"""DuckDB over the bench files: a table rebuilt from ``bench/<ref>/<bench>.jsonl``.
+
+The JSONL files are the truth. This module keeps a cache of them in
+``<campaign>/.tunedeck/bench.duckdb`` so a diff over a million rows answers in milliseconds
+instead of re-parsing 100 MB of JSON: on every open, each file's size and mtime are compared
+with what the cache last loaded, and only changed files are re-read (a whole-file replace, as
+``store.write_bench`` does, shows up as a new mtime). When the cache cannot be used — another
+process holds its lock, or it was written by an incompatible version — the rows are read from
+the files into memory instead: slower, never wrong.
+
+The queries themselves live in ``queries/*.sql`` and see one table, ``bench_rows``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+import queries
+from engine.bench.rows import check_row
+from engine.bench.store import bench_files, bench_root
+from engine.campaign import Campaign, ensure_private_dir
+from engine.errors import TunedeckError
+from engine.jsonl import scan_jsonl
+
+log = logging.getLogger(__name__)
+
+# Bumped whenever the table's shape changes: an older cache is then rebuilt from the files.
+SCHEMA_VERSION = 1
+CACHE_FILE = "bench.duckdb"
+
+# Explicit columns: DuckDB's inference would otherwise drop a key that first appears after its
+# sample (ENGINE_NOTES "DuckDB 2.0"), and a bench with no judged rows would type `scores` as NULL.
+ROW_COLUMNS = {
+    "bench": "VARCHAR",
+    "task_id": "VARCHAR",
+    "passed": "BOOLEAN",
+    "error": "VARCHAR",
+    "score": "DOUBLE",
+    "scores": "JSON",
+    "sample": "INTEGER",
+    "latency_ms": "DOUBLE",
+    "category": "VARCHAR",
+}
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS bench_rows (
+    run VARCHAR, bench VARCHAR, task_id VARCHAR, passed BOOLEAN, error VARCHAR, score DOUBLE,
+    scores JSON, sample INTEGER, latency_ms DOUBLE, category VARCHAR, source VARCHAR
+);
+CREATE TABLE IF NOT EXISTS bench_sources (source VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT);
+CREATE TABLE IF NOT EXISTS bench_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+
+
+@dataclass
+class BenchDB:
+    """A DuckDB connection whose ``bench_rows`` table mirrors the campaign's bench files."""
+
+    campaign: Campaign
+    con: duckdb.DuckDBPyConnection
+    cached: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, campaign: Campaign, *, cache: bool = True) -> BenchDB:
+        """Connect (to the cache when possible) and bring ``bench_rows`` up to date with the files."""
+        if cache:
+            con = _connect_cache(campaign)
+            if con is not None:
+                db = cls(campaign, con, cached=True)
+                db.sync()
+                return db
+        db = cls(campaign, duckdb.connect(":memory:"), cached=False)
+        db.con.execute(_CREATE)
+        db.sync()
+        return db
+
+    def __post_init__(self) -> None:
+        # Views are per connection (TEMP), so an old cache never holds a stale definition.
+        self.con.execute("CREATE OR REPLACE TEMP VIEW task_verdicts AS " + queries.load("task_verdicts"))
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> BenchDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- keeping the table in step with the files ----------------------------------------
+
+    def sync(self) -> int:
+        """Reload files that changed since the table last saw them; returns how many were reloaded."""
+        root = bench_root(self.campaign)
+        on_disk: dict[str, tuple[int, int, Path]] = {}
+        for path in bench_files(self.campaign):
+            stat = path.stat()
+            on_disk[path.relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns, path)
+        known = {
+            source: (size, mtime)
+            for source, size, mtime in self.con.execute("SELECT source, size, mtime_ns FROM bench_sources").fetchall()
+        }
+        stale = [source for source, sig in known.items() if on_disk.get(source, (None, None, None))[:2] != sig]
+        fresh = [source for source, (size, mtime, _) in on_disk.items() if known.get(source) != (size, mtime)]
+        if not stale and not fresh:
+            return 0
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if stale:
+                self.con.execute("DELETE FROM bench_rows WHERE list_contains($s, source)", {"s": stale})
+                self.con.execute("DELETE FROM bench_sources WHERE list_contains($s, source)", {"s": stale})
+            if fresh:
+                self._load([on_disk[source][2] for source in fresh], root)
+                self.con.executemany(
+                    "INSERT INTO bench_sources VALUES (?, ?, ?)",
+                    [[source, on_disk[source][0], on_disk[source][1]] for source in fresh],
+                )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return len(fresh)
+
+    def _load(self, paths: Sequence[Path], root: Path) -> None:
+        """Insert the rows of ``paths``: all at once through read_json, else file by file."""
+        try:
+            self.con.execute(_insert_sql(), {"files": [str(p) for p in paths], "root": str(root) + "/"})
+        except duckdb.Error:
+            # A file edited by hand with a bad line: read each file in Python, report the bad
+            # lines, keep the good ones. Files tunedeck wrote never take this path.
+            for path in paths:
+                self._load_tolerant(path, root)
+
+    def _load_tolerant(self, path: Path, root: Path) -> None:
+        ref, source = path.parent.name, path.relative_to(root).as_posix()
+        rows = []
+        for item in scan_jsonl(path):
+            if item.error is not None:
+                self.warnings.append(f"{path}:{item.lineno}: {item.error}")
+                continue
+            try:
+                row = check_row(item.record, run=ref, bench=None, path=str(path), line=item.lineno)
+            except TunedeckError as exc:
+                self.warnings.append(str(exc))
+                continue
+            rows.append(
+                [ref, row["bench"], row["task_id"], row["passed"], row["error"], row["score"],
+                 None if row["scores"] is None else _json(row["scores"]), row["sample"], row["latency_ms"],
+                 row.get("category"), source]
+            )  # fmt: skip
+        if rows:
+            self.con.executemany("INSERT INTO bench_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def query(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Run ``queries/<name>.sql`` with named parameters; all rows (DuckDB 2.0: no fetchone)."""
+        return self.con.execute(queries.load(name), params).fetchall()
+
+    def records(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Like ``query`` but each row as a dict keyed by column name."""
+        cursor = self.con.execute(queries.load(name), params)
+        columns = [d[0] for d in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, allow_nan=False)
+
+
+def _insert_sql() -> str:
+    columns = ", ".join(f"'{name}': '{kind}'" for name, kind in ROW_COLUMNS.items())
+    # The run is the folder's name (bench/<ref>/...), not the row's own field: a folder copied
+    # or renamed by hand still means what its name says.
+    return f"""
+        INSERT INTO bench_rows
+        SELECT split_part(substr(filename, length($root) + 1), '/', 1) AS run,
+               bench, task_id, passed, error, score, scores, coalesce(sample, 0), latency_ms, category,
+               substr(filename, length($root) + 1) AS source
+        FROM read_json($files, format = 'newline_delimited', columns = {{{columns}}}, filename = true)
+        WHERE task_id IS NOT NULL AND passed IS NOT NULL
+    """
+
+
+def _connect_cache(campaign: Campaign) -> duckdb.DuckDBPyConnection | None:
+    """The cache database, created or rebuilt as needed; None when it cannot be used now."""
+    folder = ensure_private_dir(campaign.root / ".tunedeck")
+    path = folder / CACHE_FILE
+    for attempt in range(2):
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            # Typically "Could not set lock": another tunedeck process holds the cache.
+            log.debug("bench cache unavailable (%s); reading the files", exc)
+            if attempt == 0 and "lock" not in str(exc).lower():
+                with contextlib.suppress(OSError):
+                    path.unlink()  # unreadable (another DuckDB version?): rebuild from the files
+                continue
+            return None
+        con.execute(_CREATE)
+        version = con.execute("SELECT value FROM bench_meta WHERE key = 'schema'").fetchall()
+        if version != [(str(SCHEMA_VERSION),)]:
+            con.execute("DROP TABLE bench_rows; DROP TABLE bench_sources; DROP TABLE bench_meta")
+            con.execute(_CREATE)
+            con.execute("INSERT INTO bench_meta VALUES ('schema', ?)", [str(SCHEMA_VERSION)])
+        return con
+    return None
+
+
+@contextlib.contextmanager
+def opened(campaign: Campaign, *, cache: bool = True) -> Iterator[BenchDB]:
+    """``with opened(campaign) as db: ...``"""
+    db = BenchDB.open(campaign, cache=cache)
+    try:
+        yield db
+    finally:
+        db.close()

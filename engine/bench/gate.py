@@ -1,0 +1,123 @@
+"""The gate (campaign.toml ``[gate]``): anchors that must pass, rows lost against production at
+most ``max_lost``, and a minimum pass rate per bench. A failing gate blocks promotion and says
+exactly which rows and rules failed.
+
+The gate reads bench rows, so it works the same on a run and on one of its checkpoints
+(``RUN@STEP``, its adapter on the base) — BD6.2's lesson: test the previous wins before merging.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.bench.compare import diff, require_results
+from engine.bench.db import BenchDB
+from engine.config import GateConfig
+from engine.errors import ConfigError
+from engine.registry import production_path, read_production
+
+
+@dataclass
+class GateResult:
+    ref: str
+    passed: bool
+    anchors_total: int = 0
+    anchors_passed: int = 0
+    anchors_failed: list[str] = field(default_factory=list)
+    anchors_missing: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    production: str | None = None
+    pass_rates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.ref,
+            "passed": self.passed,
+            "anchors": {
+                "total": self.anchors_total,
+                "passed": self.anchors_passed,
+                "failed": self.anchors_failed,
+                "missing": self.anchors_missing,
+            },
+            "lost": self.lost,
+            "production": self.production,
+            "pass_rates": self.pass_rates,
+            "reasons": self.reasons,
+            "notes": self.notes,
+        }
+
+
+def gate_config(db: BenchDB) -> GateConfig:
+    config = db.campaign.config.gate
+    if config is None:
+        raise ConfigError(
+            "no [gate] section: declare anchors, max_lost or min_pass_rate",
+            path=db.campaign.root / "campaign.toml",
+            field="gate",
+        )
+    return config
+
+
+def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> GateResult:
+    """Apply the campaign's gate to the bench rows of ``ref`` (a run or RUN@STEP)."""
+    config = config or gate_config(db)
+    require_results(db, ref)
+    result = GateResult(ref, passed=True)
+
+    if config.anchors:
+        anchors = list(dict.fromkeys(config.anchors))
+        result.anchors_total = len(anchors)
+        for task_id, passed, _benches in db.query("anchors", run=ref, anchors=anchors):
+            if passed:
+                result.anchors_passed += 1
+            else:
+                result.anchors_failed.append(task_id)
+                if passed is None:
+                    result.anchors_missing.append(task_id)
+        if result.anchors_failed:
+            missing = f" ({len(result.anchors_missing)} not evaluated)" if result.anchors_missing else ""
+            result.reasons.append(
+                f"anchors {result.anchors_passed}/{result.anchors_total}: failed "
+                f"{', '.join(result.anchors_failed)}{missing}"
+            )
+
+    if config.max_lost is not None:
+        pointer = read_production(db.campaign)
+        if pointer is None:
+            result.notes.append(f"max_lost not checked: nothing in production ({production_path(db.campaign).name})")
+        elif pointer["run"] == ref.split("@")[0] and "@" not in ref:
+            result.production = ref
+            result.notes.append("max_lost not checked: this run is production")
+        else:
+            result.production = str(pointer["run"])
+            result.lost = diff(db, ref, result.production, baseline_is_production=True).rows["lost"]
+            if len(result.lost) > config.max_lost:
+                result.reasons.append(
+                    f"lost {len(result.lost)} rows against production {result.production} "
+                    f"(max_lost = {config.max_lost}): {', '.join(result.lost)}"
+                )
+
+    if config.min_pass_rate:
+        rates = {r["bench"]: r for r in db.records("pass_rates", runs=[ref])}
+        for bench, minimum in config.min_pass_rate.items():
+            rate = rates.get(bench)
+            if rate is None:
+                result.reasons.append(f"{bench}: no results (min_pass_rate = {minimum})")
+                continue
+            result.pass_rates[bench] = {
+                "total": rate["total"],
+                "passed": rate["passed"],
+                "pass_rate": rate["pass_rate"],
+                "min": minimum,
+            }
+            if rate["pass_rate"] < minimum:
+                result.reasons.append(
+                    f"{bench}: pass rate {rate['pass_rate']:.3f} ({rate['passed']}/{rate['total']}) "
+                    f"below {minimum}"
+                )
+
+    result.passed = not result.reasons
+    return result

@@ -34,7 +34,9 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> str:
     """Plain aligned columns (the TUI draws the real tables)."""
     rows = [header, *rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 # -- bench import --------------------------------------------------------------------------
@@ -50,7 +52,11 @@ def cmd_bench_import(args: argparse.Namespace) -> int:
         print(f"tunedeck: skipped {reason}", file=sys.stderr)
     benches = ", ".join(f"{name} {_rate(t.passed, t.total)}" for name, t in summary.benches.items())
     skipped = f"; skipped {summary.skipped} lines (see above)" if summary.skipped else ""
-    _emit(args, summary.to_json(), f"imported {summary.rows} rows ({summary.format}) into {summary.run}: {benches}{skipped}")
+    _emit(
+        args,
+        summary.to_json(),
+        f"imported {summary.rows} rows ({summary.format}) into {summary.run}: {benches}{skipped}",
+    )
     return 0
 
 
@@ -66,9 +72,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    summary = run_suite(
-        campaign, args.run, Path(args.suite), samples=args.samples, checkpoint=args.checkpoint, say=say
-    )
+    summary = run_suite(campaign, args.run, Path(args.suite), samples=args.samples, checkpoint=args.checkpoint, say=say)
     payload = summary.to_json()
     benches = ", ".join(f"{name} {_rate(b['passed'], b['total'])}" for name, b in payload["benches"].items())
     _emit(args, payload, f"{payload['run']}: {benches} ({payload['rows']} rows in {payload['seconds']:.1f} s)")
@@ -156,7 +160,9 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
     for run, benches in judged.items():
         for bench, entry in benches.items():
             overall = "-" if entry.get("overall") is None else f"{entry['overall']:.2f}"
-            cats = ", ".join(f"{k} {v['overall']:.2f}" for k, v in entry["categories"].items() if v["overall"] is not None)
+            cats = ", ".join(
+                f"{k} {v['overall']:.2f}" for k, v in entry["categories"].items() if v["overall"] is not None
+            )
             lines.append(f"{run} {bench}: weighted overall {overall}" + (f" ({cats})" if cats else ""))
     _emit(args, payload, "\n".join(lines))
     return 0
@@ -202,9 +208,7 @@ def cmd_dataset_harvest(args: argparse.Namespace) -> int:
         summary = harvest(db, ref, Path(args.refs), Path(args.out), anchors=args.anchors, seed=args.seed)
     for reason in summary.skipped_refs:
         print(f"tunedeck: skipped {reason}", file=sys.stderr)
-    missing = (
-        f"; {len(summary.failed_without_ref)} failed rows have no reference" if summary.failed_without_ref else ""
-    )
+    missing = f"; {len(summary.failed_without_ref)} failed rows have no reference" if summary.failed_without_ref else ""
     _emit(
         args,
         summary.to_json(),

@@ -119,11 +119,10 @@ def _judged_view(db: BenchDB, weights: dict[str, float], refs: list[str] | None)
 def judged_rows(db: BenchDB, weights: dict[str, float], refs: list[str] | None = None) -> list[dict[str, Any]]:
     """Each judged row's weighted overall (None when a declared category is missing)."""
     _judged_view(db, weights, refs)
-    return [
-        {**record, "scores": dict(record["scores"])}
-        for record in db.con.execute("SELECT * FROM judged_rows").fetchall()
-        for record in [dict(zip(("run", "bench", "task_id", "sample", "category", "overall", "scores"), record))]
-    ]
+    cursor = db.con.execute("SELECT * FROM judged_rows")
+    columns = [d[0] for d in cursor.description or []]
+    records = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return [{**record, "scores": dict(record["scores"])} for record in records]
 
 
 def judged_summary(db: BenchDB, weights: dict[str, float], refs: list[str] | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +78,11 @@ class BenchDB:
                 db.sync()
                 return db
         db = cls(campaign, duckdb.connect(":memory:"), cached=False)
-        db.con.execute(_CREATE)
         db.sync()
         return db
 
     def __post_init__(self) -> None:
+        self.con.execute(_CREATE)
         # Views are per connection (TEMP), so an old cache never holds a stale definition.
         self.con.execute("CREATE OR REPLACE TEMP VIEW task_verdicts AS " + queries.load("task_verdicts"))
 
@@ -112,13 +112,38 @@ class BenchDB:
         fresh = [source for source, (size, mtime, _) in on_disk.items() if known.get(source) != (size, mtime)]
         if not stale and not fresh:
             return 0
+        paths = [on_disk[source][2] for source in fresh]
+        try:
+            self._replace(stale, fresh, on_disk, good=paths, bad=[])
+        except duckdb.InvalidInputException:
+            # A file edited by hand with a bad line. Find which files DuckDB cannot read (outside
+            # any transaction: a failed statement aborts the one it is in), then load those in
+            # Python, reporting each bad line and keeping the good ones.
+            bad = [path for path in paths if not self._readable(path)]
+            self._replace(stale, fresh, on_disk, good=[p for p in paths if p not in bad], bad=bad)
+        return len(fresh)
+
+    def _replace(
+        self,
+        stale: list[str],
+        fresh: list[str],
+        on_disk: dict[str, tuple[int, int, Path]],
+        *,
+        good: list[Path],
+        bad: list[Path],
+    ) -> None:
+        """In one transaction: drop the rows of changed or removed files, load the new ones."""
+        root = bench_root(self.campaign)
         self.con.execute("BEGIN TRANSACTION")
         try:
             if stale:
                 self.con.execute("DELETE FROM bench_rows WHERE list_contains($s, source)", {"s": stale})
                 self.con.execute("DELETE FROM bench_sources WHERE list_contains($s, source)", {"s": stale})
+            if good:
+                self.con.execute(_insert_sql(), {"files": [str(p) for p in good], "root": str(root) + "/"})
+            for path in bad:
+                self._load_tolerant(path, root)
             if fresh:
-                self._load([on_disk[source][2] for source in fresh], root)
                 self.con.executemany(
                     "INSERT INTO bench_sources VALUES (?, ?, ?)",
                     [[source, on_disk[source][0], on_disk[source][1]] for source in fresh],
@@ -127,17 +152,14 @@ class BenchDB:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        return len(fresh)
 
-    def _load(self, paths: Sequence[Path], root: Path) -> None:
-        """Insert the rows of ``paths``: all at once through read_json, else file by file."""
+    def _readable(self, path: Path) -> bool:
+        """Whether DuckDB's JSON reader accepts every line of ``path``."""
         try:
-            self.con.execute(_insert_sql(), {"files": [str(p) for p in paths], "root": str(root) + "/"})
+            self.con.execute(f"SELECT count(*) FROM {_read_json('$files')}", {"files": [str(path)]}).fetchall()
         except duckdb.Error:
-            # A file edited by hand with a bad line: read each file in Python, report the bad
-            # lines, keep the good ones. Files tunedeck wrote never take this path.
-            for path in paths:
-                self._load_tolerant(path, root)
+            return False
+        return True
 
     def _load_tolerant(self, path: Path, root: Path) -> None:
         ref, source = path.parent.name, path.relative_to(root).as_posix()
@@ -178,8 +200,13 @@ def _json(value: Any) -> str:
     return json.dumps(value, allow_nan=False)
 
 
-def _insert_sql() -> str:
+def _read_json(files: str) -> str:
+    """The read_json call over the files in parameter ``files``, with the canonical columns."""
     columns = ", ".join(f"'{name}': '{kind}'" for name, kind in ROW_COLUMNS.items())
+    return f"read_json({files}, format = 'newline_delimited', columns = {{{columns}}}, filename = true)"
+
+
+def _insert_sql() -> str:
     # The run is the folder's name (bench/<ref>/...), not the row's own field: a folder copied
     # or renamed by hand still means what its name says.
     return f"""
@@ -187,7 +214,7 @@ def _insert_sql() -> str:
         SELECT split_part(substr(filename, length($root) + 1), '/', 1) AS run,
                bench, task_id, passed, error, score, scores, coalesce(sample, 0), latency_ms, category,
                substr(filename, length($root) + 1) AS source
-        FROM read_json($files, format = 'newline_delimited', columns = {{{columns}}}, filename = true)
+        FROM {_read_json("$files")}
         WHERE task_id IS NOT NULL AND passed IS NOT NULL
     """
 

@@ -93,7 +93,14 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
             result.notes.append("max_lost not checked: this run is production")
         else:
             result.production = str(pointer["run"])
-            result.lost = diff(db, ref, result.production, baseline_is_production=True).rows["lost"]
+            compared = diff(db, ref, result.production, baseline_is_production=True)
+            result.lost = compared.rows["lost"]
+            unchecked = [k for k in compared.rows["only_baseline"] if k in set(_passed(db, result.production))]
+            if unchecked:
+                result.notes.append(
+                    f"{len(unchecked)} rows production passes were not evaluated for {ref}: {', '.join(unchecked[:10])}"
+                    + (" ..." if len(unchecked) > 10 else "")
+                )
             if len(result.lost) > config.max_lost:
                 result.reasons.append(
                     f"lost {len(result.lost)} rows against production {result.production} "
@@ -115,9 +122,13 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
             }
             if rate["pass_rate"] < minimum:
                 result.reasons.append(
-                    f"{bench}: pass rate {rate['pass_rate']:.3f} ({rate['passed']}/{rate['total']}) "
-                    f"below {minimum}"
+                    f"{bench}: pass rate {rate['pass_rate']:.3f} ({rate['passed']}/{rate['total']}) below {minimum}"
                 )
 
     result.passed = not result.reasons
     return result
+
+
+def _passed(db: BenchDB, ref: str) -> list[str]:
+    rows = db.con.execute("SELECT bench, task_id FROM task_verdicts WHERE run = ? AND passed", [ref]).fetchall()
+    return [f"{bench}:{task_id}" for bench, task_id in rows]

@@ -115,9 +115,7 @@ def check_row(obj: Any, *, run: str, bench: str | None, path: str, line: int) ->
     if scores is not None:
         if not isinstance(scores, dict):
             raise ImportFormatError("expected an object of category scores", path=path, line=line, field="scores")
-        scores = {
-            str(k): _finite_or_none(v, path=path, line=line, field=f"scores.{k}") for k, v in scores.items()
-        }
+        scores = {str(k): _finite_or_none(v, path=path, line=line, field=f"scores.{k}") for k, v in scores.items()}
     extras = {key: obj[key] for key in EXTRA_FIELDS if isinstance(obj.get(key), str)}
     return bench_row(
         run,

@@ -24,6 +24,7 @@ from engine.campaign import Campaign
 from engine.errors import NotFoundError, TunedeckError
 from engine.jsonl import dumps_line, read_jsonl
 from engine.metrics import read_metrics
+from engine.service.bench_routes import add_bench_routes
 from engine.service.core import EngineCore
 from engine.service.stream import (
     format_campaign_cursor,
@@ -86,6 +87,7 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
     _install_errors(app)
     _add_run_routes(app, engine)
     _add_stream_routes(app, engine)
+    add_bench_routes(app, campaign)
 
     @app.get("/health", response_model=Health)
     def health() -> Health:

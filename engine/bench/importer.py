@@ -1,0 +1,97 @@
+"""``tunedeck bench import``: another tool's results file -> canonical rows under ``bench/<ref>/``.
+
+The file is parsed completely before anything is written, so a file that turns out to hold
+no valid row leaves the campaign untouched. Each bench is then written whole with
+``write_bench`` (temp file + rename): importing the same file again replaces its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.bench.formats import FORMATS, PARSERS, Sink
+from engine.bench.formats.detect import resolve
+from engine.bench.rows import validate_bench_name
+from engine.bench.store import parse_ref, write_bench
+from engine.campaign import Campaign
+from engine.errors import ImportFormatError, NotFoundError
+
+
+@dataclass(frozen=True)
+class BenchTotals:
+    """``total``: distinct task ids; ``passed``: tasks whose first (lowest) sample passed."""
+
+    total: int
+    passed: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"total": self.total, "passed": self.passed}
+
+
+@dataclass
+class ImportSummary:
+    """What one import did; ``reasons`` has one ``file:line: field: why`` per skipped line."""
+
+    run: str
+    format: str
+    path: Path
+    rows: int
+    benches: dict[str, BenchTotals] = field(default_factory=dict)
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "format": self.format,
+            "path": str(self.path),
+            "rows": self.rows,
+            "benches": {name: totals.to_json() for name, totals in self.benches.items()},
+            "skipped": self.skipped,
+            "reasons": list(self.reasons),
+            "files": [str(path) for path in self.files],
+        }
+
+
+def bench_totals(rows: list[dict[str, Any]]) -> BenchTotals:
+    """Tasks and first-sample passes of one bench (a task's verdict is its lowest sample's)."""
+    first: dict[str, tuple[int, bool]] = {}
+    for row in rows:
+        seen = first.get(row["task_id"])
+        if seen is None or row["sample"] < seen[0]:
+            first[row["task_id"]] = (row["sample"], row["passed"])
+    return BenchTotals(total=len(first), passed=sum(passed for _, passed in first.values()))
+
+
+def import_results(
+    campaign: Campaign, path: Path, run: str, *, fmt: str = "auto", bench: str | None = None
+) -> ImportSummary:
+    """Import ``path`` as the results of ``run`` (``RUN`` or ``RUN@STEP``; no run.toml needed).
+
+    ``fmt`` is ``auto`` or one of ``FORMATS``; ``bench`` overrides the bench name the file
+    implies. Raises ``ImportFormatError`` (one line, naming the file) when the file is in no
+    known format, does not fit ``fmt``, or has no valid row.
+    """
+    ref = parse_ref(run)
+    path = Path(path)
+    if bench is not None:
+        validate_bench_name(bench, field="--bench")
+    if not path.is_file():
+        raise NotFoundError("no such file", path=path)
+    used = resolve(path, fmt, FORMATS)
+    sink = Sink(path)
+    PARSERS[used](path, sink, run=str(ref), bench=bench)
+    sink.finish()
+    if sink.rows == 0:
+        first = f"; first: {sink.reasons[0]}" if sink.reasons else ""
+        raise ImportFormatError(f"no valid {used} row to import ({sink.skipped} skipped{first})", path=path)
+    summary = ImportSummary(
+        run=str(ref), format=used, path=path, rows=sink.rows, skipped=sink.skipped, reasons=sink.reasons
+    )
+    for name, rows in sink.benches.items():
+        summary.files.append(write_bench(campaign, ref, name, rows))
+        summary.benches[name] = bench_totals(rows)
+    return summary

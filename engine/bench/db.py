@@ -4,7 +4,7 @@ The JSONL files are the truth. This module keeps a cache of them in
 ``<campaign>/.tunedeck/bench.duckdb`` so a diff over a million rows answers in milliseconds
 instead of re-parsing 100 MB of JSON: on every open, each file's size and mtime are compared
 with what the cache last loaded, and only changed files are re-read (a whole-file replace, as
-``store.write_bench`` does, shows up as a new mtime). When the cache cannot be used — another
+``store.write_bench`` does, shows up as a new inode and mtime). When the cache cannot be used — another
 process holds its lock, or it was written by an incompatible version — the rows are read from
 the files into memory instead: slower, never wrong.
 
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 CACHE_FILE = "bench.duckdb"
 
+# What tells a file changed: (size, mtime_ns, inode). A replace by rename always gets a new inode.
+Signature = tuple[int, int, int]
+
 # Explicit columns: DuckDB's inference would otherwise drop a key that first appears after its
 # sample (ENGINE_NOTES "DuckDB 2.0"), and a bench with no judged rows would type `scores` as NULL.
 ROW_COLUMNS = {
@@ -54,7 +57,7 @@ CREATE TABLE IF NOT EXISTS bench_rows (
     run VARCHAR, bench VARCHAR, task_id VARCHAR, passed BOOLEAN, error VARCHAR, score DOUBLE,
     scores JSON, sample INTEGER, latency_ms DOUBLE, category VARCHAR, source VARCHAR
 );
-CREATE TABLE IF NOT EXISTS bench_sources (source VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT);
+CREATE TABLE IF NOT EXISTS bench_sources (source VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, inode BIGINT);
 CREATE TABLE IF NOT EXISTS bench_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
 
@@ -100,19 +103,21 @@ class BenchDB:
     def sync(self) -> int:
         """Reload files that changed since the table last saw them; returns how many were reloaded."""
         root = bench_root(self.campaign)
-        on_disk: dict[str, tuple[int, int, Path]] = {}
+        on_disk: dict[str, tuple[Signature, Path]] = {}
         for path in bench_files(self.campaign):
             stat = path.stat()
-            on_disk[path.relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns, path)
-        known = {
-            source: (size, mtime)
-            for source, size, mtime in self.con.execute("SELECT source, size, mtime_ns FROM bench_sources").fetchall()
+            on_disk[path.relative_to(root).as_posix()] = ((stat.st_size, stat.st_mtime_ns, stat.st_ino), path)
+        known: dict[str, Signature] = {
+            source: (size, mtime, inode)
+            for source, size, mtime, inode in self.con.execute(
+                "SELECT source, size, mtime_ns, inode FROM bench_sources"
+            ).fetchall()
         }
-        stale = [source for source, sig in known.items() if on_disk.get(source, (None, None, None))[:2] != sig]
-        fresh = [source for source, (size, mtime, _) in on_disk.items() if known.get(source) != (size, mtime)]
+        stale = [source for source, sig in known.items() if source not in on_disk or on_disk[source][0] != sig]
+        fresh = [source for source, (sig, _) in on_disk.items() if known.get(source) != sig]
         if not stale and not fresh:
             return 0
-        paths = [on_disk[source][2] for source in fresh]
+        paths = [on_disk[source][1] for source in fresh]
         try:
             self._replace(stale, fresh, on_disk, good=paths, bad=[])
         except duckdb.InvalidInputException:
@@ -127,7 +132,7 @@ class BenchDB:
         self,
         stale: list[str],
         fresh: list[str],
-        on_disk: dict[str, tuple[int, int, Path]],
+        on_disk: dict[str, tuple[Signature, Path]],
         *,
         good: list[Path],
         bad: list[Path],
@@ -145,8 +150,8 @@ class BenchDB:
                 self._load_tolerant(path, root)
             if fresh:
                 self.con.executemany(
-                    "INSERT INTO bench_sources VALUES (?, ?, ?)",
-                    [[source, on_disk[source][0], on_disk[source][1]] for source in fresh],
+                    "INSERT INTO bench_sources VALUES (?, ?, ?, ?)",
+                    [[source, *on_disk[source][0]] for source in fresh],
                 )
             self.con.execute("COMMIT")
         except BaseException:

@@ -2,7 +2,8 @@
 
 Builds a tiny Qwen2-shaped model, creates a demo campaign, measures held-out exact match
 before training, trains one LoRA run on a task the tiny model can learn, merges it, and
-measures again. Every torch step runs in a worker process, exactly as a real run does.
+measures again; then benches the base model and the trained run on a held-out suite and diffs
+them row by row. Every torch step runs in a worker process, exactly as a real run does.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def run_demo(root: Path, say: Callable[[str], None]) -> dict[str, Any]:
     say(f"  max |logit diff| merged vs adapter: {merged['max_logit_diff']:.2e}; measuring again")
     after = _evaluate(paths.merged, heldout, log)
     say(f"  after: {after:.2f}")
+    bench = _bench(campaign, say)
     return {
         "campaign": str(root),
         "run": RUN,
@@ -118,5 +120,38 @@ def run_demo(root: Path, say: Callable[[str], None]) -> dict[str, Any]:
         "merged": merged["merged"],
         "max_logit_diff": merged["max_logit_diff"],
         "train": {"first_loss": losses[0][1], "last_loss": losses[-1][1], "steps": losses[-1][0]},
+        "bench": bench,
         "seconds": round(time.time() - started, 1),
+    }
+
+
+def _bench(campaign: Campaign, say: Callable[[str], None]) -> dict[str, Any]:
+    """Bench the base model (RUN@0) and the trained run on the demo suite, then diff them."""
+    from engine.bench.compare import diff
+    from engine.bench.db import opened
+    from engine.bench.demo_suite import write_demo_suite
+    from engine.bench.run import run_suite
+
+    suite = write_demo_suite(campaign.root / "suites" / "demo.jsonl")
+    say(f"benching the base model and {RUN} on {suite.relative_to(campaign.root)}")
+    base = run_suite(campaign, RUN, suite, checkpoint=0).to_json()
+    trained = run_suite(campaign, RUN, suite).to_json()
+    with opened(campaign) as db:
+        result = diff(db, RUN, f"{RUN}@0")
+    for name, totals in trained["benches"].items():
+        before = base["benches"][name]
+        say(f"  {name}: {before['passed']}/{before['total']} -> {totals['passed']}/{totals['total']}")
+    p_value = result.p_value
+    say(
+        f"  {len(result.rows['gained'])} rows gained, {len(result.rows['lost'])} lost"
+        + (f" (McNemar p = {p_value:.2g})" if p_value is not None else "")
+        + f"; see: tunedeck bench diff {RUN} --against {RUN}@0 --campaign {campaign.root}"
+    )
+    return {
+        "suite": str(suite),
+        "base": base["benches"],
+        "trained": trained["benches"],
+        "gained": len(result.rows["gained"]),
+        "lost": len(result.rows["lost"]),
+        "p_value": p_value,
     }

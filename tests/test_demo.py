@@ -23,6 +23,13 @@ def test_demo_learns_merges_and_reports(tmp_path: Path) -> None:
     assert merged == tmp_path / "demo" / "runs" / "demo-r1" / "merged"
     AutoModelForCausalLM.from_pretrained(merged)
     assert (merged / "manifest.json").is_file()
+    # The held-out suite, benched on the base model (demo-r1@0) and on the trained run.
+    bench = result["bench"]
+    for name in ("reverse", "reverse-tests"):
+        assert bench["trained"][name]["passed"] > bench["base"][name]["passed"]
+    assert bench["lost"] == 0
+    assert bench["gained"] >= 20
+    assert bench["p_value"] < 1e-3
 
 
 def test_demo_refuses_to_overwrite_a_folder_it_did_not_make(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import queries
 from engine.bench.db import BenchDB
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import parse_ref
@@ -82,14 +83,15 @@ def diff(db: BenchDB, candidate: str, baseline: str, *, baseline_is_production: 
         require_results(db, ref)
     result = Diff(candidate, baseline, baseline_is_production)
     result.rows = {name: [] for name in (*CLASSES, "only_candidate", "only_baseline")}
-    for bench, task_id, klass, candidate_flaky, baseline_flaky in db.query(
-        "diff", candidate=candidate, baseline=baseline
-    ):
-        key = row_key(bench, task_id)
-        result.rows[klass].append(key)
-        if candidate_flaky or baseline_flaky:
-            result.flaky.append(key)
-    for record in db.records("diff_totals", candidate=candidate, baseline=baseline):
+    # The two sides joined once, into a temp table both queries read.
+    db.con.execute("CREATE OR REPLACE TEMP TABLE diff_joined AS " + queries.load("diff_joined"),
+                   {"candidate": candidate, "baseline": baseline})  # fmt: skip
+    rows, flaky = result.rows, result.flaky
+    for key, klass, is_flaky in db.query("diff"):
+        rows[klass].append(key)
+        if is_flaky:
+            flaky.append(key)
+    for record in db.records("diff_totals"):
         bench = record.pop("bench")
         result.benches[bench] = record
     return result

@@ -32,7 +32,7 @@ from engine.jsonl import scan_jsonl
 log = logging.getLogger(__name__)
 
 # Bumped whenever the table's shape changes: an older cache is then rebuilt from the files.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 CACHE_FILE = "bench.duckdb"
 
 # What tells a file changed: (size, mtime_ns, inode). A replace by rename always gets a new inode.
@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS bench_rows (
 );
 CREATE TABLE IF NOT EXISTS bench_sources (source VARCHAR PRIMARY KEY, size BIGINT, mtime_ns BIGINT, inode BIGINT);
 CREATE TABLE IF NOT EXISTS bench_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS verdicts (
+    run VARCHAR, bench VARCHAR, task_id VARCHAR, passed BOOLEAN, error VARCHAR, samples BIGINT,
+    samples_passed BIGINT, flaky BOOLEAN, latency_ms DOUBLE
+);
 """
 
 
@@ -87,7 +91,8 @@ class BenchDB:
     def __post_init__(self) -> None:
         self.con.execute(_CREATE)
         # Views are per connection (TEMP), so an old cache never holds a stale definition.
-        self.con.execute("CREATE OR REPLACE TEMP VIEW task_verdicts AS " + queries.load("task_verdicts"))
+        # One verdict per task, kept up to date by sync(): queries never re-aggregate bench_rows.
+        self.con.execute("CREATE OR REPLACE TEMP VIEW task_verdicts AS SELECT * FROM verdicts")
 
     def close(self) -> None:
         self.con.close()
@@ -153,6 +158,12 @@ class BenchDB:
                     "INSERT INTO bench_sources VALUES (?, ?, ?, ?)",
                     [[source, *on_disk[source][0]] for source in fresh],
                 )
+            runs = sorted({source.split("/", 1)[0] for source in (*stale, *fresh)})
+            self.con.execute("DELETE FROM verdicts WHERE list_contains($r, run)", {"r": runs})
+            self.con.execute(
+                f"INSERT INTO verdicts SELECT * FROM ({queries.load('task_verdicts')}) WHERE list_contains($r, run)",
+                {"r": runs},
+            )
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -242,7 +253,10 @@ def _connect_cache(campaign: Campaign) -> duckdb.DuckDBPyConnection | None:
         con.execute(_CREATE)
         version = con.execute("SELECT value FROM bench_meta WHERE key = 'schema'").fetchall()
         if version != [(str(SCHEMA_VERSION),)]:
-            con.execute("DROP TABLE bench_rows; DROP TABLE bench_sources; DROP TABLE bench_meta")
+            con.execute(
+                "DROP TABLE IF EXISTS bench_rows; DROP TABLE IF EXISTS bench_sources; "
+                "DROP TABLE IF EXISTS bench_meta; DROP TABLE IF EXISTS verdicts"
+            )
             con.execute(_CREATE)
             con.execute("INSERT INTO bench_meta VALUES ('schema', ?)", [str(SCHEMA_VERSION)])
         return con

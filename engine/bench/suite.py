@@ -16,7 +16,6 @@ not a model load, and the error names the file, the line and the field.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from engine.bench.rows import is_valid_bench_name, validate_bench_name
 from engine.errors import ImportFormatError, NotFoundError
+from engine.jsonl import scan_jsonl
 
 SCORERS = ("expected", "tests", "json_fields")
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -183,25 +183,21 @@ def load_suite(path: str | Path) -> list[SuiteRow]:
     default_bench = path.stem if is_valid_bench_name(path.stem) else None
     rows: list[SuiteRow] = []
     seen: dict[tuple[str, str], int] = {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise _fail(f"not valid JSON ({exc.msg} at column {exc.colno})", path, lineno) from None
-            row = parse_suite_row(record, default_bench=default_bench, path=path, line=lineno)
-            key = (row.bench, row.task_id)
-            if key in seen:
-                raise _fail(
-                    f"duplicate task {row.task_id!r} in bench {row.bench!r} (first on line {seen[key]})",
-                    path,
-                    lineno,
-                    "task_id",
-                )
-            seen[key] = lineno
-            rows.append(row)
+    for item in scan_jsonl(path):
+        if item.record is None:
+            raise _fail(item.error or "expected a JSON object", path, item.lineno)
+        record, lineno = item.record, item.lineno
+        row = parse_suite_row(record, default_bench=default_bench, path=path, line=lineno)
+        key = (row.bench, row.task_id)
+        if key in seen:
+            raise _fail(
+                f"duplicate task {row.task_id!r} in bench {row.bench!r} (first on line {seen[key]})",
+                path,
+                lineno,
+                "task_id",
+            )
+        seen[key] = lineno
+        rows.append(row)
     if not rows:
         raise _fail("the suite has no rows", path, 1)
     return rows

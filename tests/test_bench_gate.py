@@ -56,6 +56,8 @@ def test_max_lost_against_production(camp: Campaign) -> None:
         result = evaluate_gate(db, "cand")
     assert result.lost == ["code:T/6", "code:T/7", "code:T/8"]
     assert any(r.startswith("lost 3 rows against production base (max_lost = 0)") for r in result.reasons)
+    # Rows production passes that the candidate never ran cannot count as kept: the gate says so.
+    assert result.notes == ["2 rows production passes were not evaluated for cand: code:T/99, madison:q3"]
 
 
 def test_a_checkpoint_is_gated_before_any_merge(camp: Campaign) -> None:

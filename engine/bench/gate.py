@@ -95,7 +95,8 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
             result.production = str(pointer["run"])
             compared = diff(db, ref, result.production, baseline_is_production=True)
             result.lost = compared.rows["lost"]
-            unchecked = [k for k in compared.rows["only_baseline"] if k in set(_passed(db, result.production))]
+            production_wins = set(_passed(db, result.production))
+            unchecked = [k for k in compared.rows["only_baseline"] if k in production_wins]
             if unchecked:
                 result.notes.append(
                     f"{len(unchecked)} rows production passes were not evaluated for {ref}: {', '.join(unchecked[:10])}"

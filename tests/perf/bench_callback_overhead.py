@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from machine_load import QUIET_CORES, OtherLoad, wait_for_quiet
+
 # First, so the offline and quiet environment is set before transformers is imported.
 from engine.worker import runtime
 
@@ -82,49 +84,6 @@ GOAL_PERCENT = 1.0
 LOGGING_STEPS = 10
 BATCH_SIZE = 16
 ROWS = 2000
-# A run counts as undisturbed when other processes used less than this many cores on average.
-QUIET_CORES = 0.25
-
-
-def busy_cpu_seconds() -> float | None:
-    """CPU seconds the whole machine has been busy since boot (Linux /proc/stat); None elsewhere."""
-    try:
-        first = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
-    except OSError:
-        return None
-    # user nice system idle iowait irq softirq steal (guest time is already inside user).
-    ticks = [int(value) for value in first[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-class OtherLoad:
-    """Cores other processes kept busy between ``start()`` and ``cores()``: machine busy minus ours."""
-
-    def start(self) -> None:
-        self._busy = busy_cpu_seconds()
-        self._ours = time.process_time()
-        self._wall = time.perf_counter()
-
-    def cores(self) -> float | None:
-        busy = busy_cpu_seconds()
-        if busy is None or self._busy is None:
-            return None
-        wall = time.perf_counter() - self._wall
-        others = (busy - self._busy) - (time.process_time() - self._ours)
-        return max(others, 0.0) / wall if wall > 0 else None
-
-
-def wait_for_quiet(max_wait: float) -> float:
-    """Wait (up to ``max_wait`` s) until other processes use under QUIET_CORES; returns seconds waited."""
-    started = time.perf_counter()
-    load = OtherLoad()
-    while time.perf_counter() - started < max_wait:
-        load.start()
-        time.sleep(0.5)
-        cores = load.cores()
-        if cores is None or cores < QUIET_CORES:
-            break
-    return time.perf_counter() - started
 
 
 @dataclass

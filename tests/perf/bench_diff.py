@@ -37,7 +37,6 @@ import math
 import os
 import platform
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -49,14 +48,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine_load import OtherLoad, wait_for_quiet
 
 REPO = Path(__file__).resolve().parents[2]
 PANDAS_SCRIPT = Path(__file__).resolve().with_name("pandas_diff.py")
 CANDIDATE, BASELINE = "cand", "base"
 GOAL_RATIO = 5.0
 GOAL_DIFF_MS = 20.0
-# A measurement counts as undisturbed when other processes used less than this many cores on average.
-QUIET_CORES = 0.25
 SEED = 20260502
 # (bench, task id format): realistic ids, natural order matters (MBPP/17 before MBPP/105).
 BENCHES = [
@@ -223,49 +221,6 @@ def run_process(command: list[str]) -> tuple[float, bytes]:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr.decode(errors='replace')}")
     return seconds, done.stdout
-
-
-def busy_cpu_seconds() -> float | None:
-    """CPU seconds the whole machine has been busy since boot (Linux /proc/stat); None elsewhere."""
-    try:
-        first = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
-    except OSError:
-        return None
-    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def ours_cpu_seconds() -> float:
-    """CPU seconds of this process and of the children it has waited for."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
-class OtherLoad:
-    """Cores other processes kept busy between ``start()`` and ``cores()``: machine busy less ours."""
-
-    def start(self) -> None:
-        self._busy, self._ours, self._wall = busy_cpu_seconds(), ours_cpu_seconds(), time.perf_counter()
-
-    def cores(self) -> float | None:
-        busy = busy_cpu_seconds()
-        if busy is None or self._busy is None:
-            return None
-        wall = time.perf_counter() - self._wall
-        others = (busy - self._busy) - (ours_cpu_seconds() - self._ours)
-        return max(others, 0.0) / wall if wall > 0 else None
-
-
-def wait_for_quiet(max_wait: float) -> None:
-    """Wait (up to ``max_wait`` s) until other processes use under QUIET_CORES."""
-    started = time.perf_counter()
-    load = OtherLoad()
-    while time.perf_counter() - started < max_wait:
-        load.start()
-        time.sleep(0.5)
-        cores = load.cores()
-        if cores is None or cores < QUIET_CORES:
-            return
 
 
 def time_processes(

@@ -20,20 +20,11 @@ from engine.registry import production_run
 CLASSES = ("kept", "lost", "gained", "still_failing")
 
 
-def row_key(bench: str, task_id: str) -> str:
-    """How a row is named in lists and JSON: ``<bench>:<task_id>``."""
-    return f"{bench}:{task_id}"
-
-
 def resolve_baseline(campaign: Campaign, against: str | None) -> tuple[str, bool]:
     """The baseline ref to compare with (production by default) and whether it is production."""
     if against is None or against == "production":
         return production_run(campaign), True
     return str(parse_ref(against, field="--against")), False
-
-
-def known_refs(db: BenchDB) -> set[str]:
-    return {ref for (ref,) in db.con.execute("SELECT DISTINCT run FROM bench_rows").fetchall()}
 
 
 def require_results(db: BenchDB, ref: str) -> None:

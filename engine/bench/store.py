@@ -88,7 +88,3 @@ def bench_files(campaign: Campaign) -> list[Path]:
         if is_valid_ref(path.parent.name) and not path.name.startswith("."):
             files.append(path)
     return sorted(files)
-
-
-def refs_with_results(campaign: Campaign) -> list[str]:
-    return sorted({path.parent.name for path in bench_files(campaign)})

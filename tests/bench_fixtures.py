@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from engine.campaign import Campaign
+from engine.store.campaign import Campaign
 from tests.helpers import REPO
 
 BENCH_CAMPAIGN = REPO / "tests" / "data" / "bench_campaign"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import engine.worker  # noqa: F401  (offline, quiet environment before transformers loads)
-from engine.campaign import Campaign
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import reverse_rows
+from engine.store.campaign import Campaign
 from tests.helpers import FAST_RUN, write_jsonl
 
 

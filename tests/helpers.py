@@ -33,7 +33,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 def tunedeck(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run the real ``tunedeck`` CLI in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-c", "from engine.cli import main; main()", *args],
+        [sys.executable, "-c", "from engine.cli.main import main; main()", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.campaign import Campaign
+from engine.store.campaign import Campaign
 from tests.helpers import tunedeck, write_jsonl
 
 

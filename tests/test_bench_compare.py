@@ -16,8 +16,8 @@ from engine.bench.db import BenchDB, opened
 from engine.bench.rows import bench_row
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import write_bench
-from engine.campaign import Campaign
 from engine.errors import NotFoundError
+from engine.store.campaign import Campaign
 from tests.bench_fixtures import BENCH_CAMPAIGN, copy_campaign
 from tests.helpers import REPO, tunedeck
 

@@ -11,9 +11,9 @@ from engine.bench.db import opened
 from engine.bench.gate import evaluate_gate
 from engine.bench.rows import bench_row
 from engine.bench.store import write_bench
-from engine.campaign import Campaign
-from engine.datasets import load_rows
 from engine.errors import ConfigError
+from engine.store.campaign import Campaign
+from engine.store.datasets import load_rows
 from tests.bench_fixtures import BD6_SESSION, BENCH_CAMPAIGN, copy_campaign
 from tests.helpers import tunedeck, write_jsonl
 

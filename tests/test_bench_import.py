@@ -16,8 +16,8 @@ import pytest
 from engine.bench.formats.lm_eval import task_from_filename
 from engine.bench.importer import ImportSummary, import_results
 from engine.bench.store import bench_file
-from engine.campaign import Campaign
 from engine.errors import ImportFormatError, RunNameError
+from engine.store.campaign import Campaign
 
 DATA = Path(__file__).parent / "data" / "bench_formats"
 GSM8K = DATA / "samples_gsm8k_2024-06-11T15-58-21.429806.jsonl"

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from engine.bench.demo_suite import build_demo_suite
+from engine.bench.model_choice import choose_model
 from engine.bench.rows import ROW_FIELDS, check_row
 from engine.bench.run import BenchWorkerFailed, RunSummary, run_suite
 from engine.bench.store import bench_file
-from engine.bench.target import choose_model
-from engine.campaign import Campaign
+from engine.demo.reverse_task import reverse_rows
+from engine.demo.suite import build_demo_suite
 from engine.errors import ConfigError, ImportFormatError, NotFoundError
-from engine.launch import train_command
-from engine.tasks import reverse_rows
+from engine.runs.launch import train_command
+from engine.store.campaign import Campaign
 from tests.helpers import FAST_RUN, events, write_jsonl
 
 TRAIN_ROWS = 2000

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.campaign import Campaign
-from engine.launch import train_command
-from engine.metrics import read_metrics
+from engine.runs.launch import train_command
+from engine.store.campaign import Campaign
+from engine.store.metrics import read_metrics
 from tests.helpers import REPO, tunedeck, worker
 
 DATA = REPO / "tests" / "data" / "trainer_state"

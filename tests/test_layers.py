@@ -13,7 +13,14 @@ HEAVY = ("torch", "transformers", "peft", "textual", "duckdb", "pynvml")
 
 
 @pytest.mark.parametrize(
-    "module", ["engine.cli", "engine.launch", "engine.demo", "engine.trainer_state", "engine.campaign"]
+    "module",
+    [
+        "engine.cli.main",
+        "engine.runs.launch",
+        "engine.demo.campaign",
+        "engine.store.trainer_state",
+        "engine.store.campaign",
+    ],
 )
 def test_module_imports_no_heavy_library(module: str) -> None:
     code = f"import sys, {module}\nloaded = [m for m in {HEAVY!r} if m in sys.modules]\nprint(','.join(loaded))\n"

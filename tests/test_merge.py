@@ -10,8 +10,8 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from engine.campaign import Campaign
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import reverse_rows
+from engine.store.campaign import Campaign
 from tests.helpers import FAST_RUN, events, tunedeck, worker, write_jsonl
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
 
-from engine.campaign import Campaign
-from engine.config import RunConfig
-from engine.metrics import read_metrics
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import reverse_rows
+from engine.store.campaign import Campaign
+from engine.store.config import RunConfig
+from engine.store.metrics import read_metrics
 from engine.worker.callbacks import TunedeckCallback
 from engine.worker.encoding import EncodedDataset, PaddingCollator, encode_row
 from engine.worker.models import attach_lora, load_tokenizer
@@ -26,7 +26,7 @@ class _NoWeights(PaddingCollator):
 def test_callback_on_a_plain_trainer_records_a_run(tmp_path: Path, tiny_model: Path) -> None:
     campaign = Campaign.create(tmp_path / "c", "plain")
     tokenizer = load_tokenizer(tiny_model)
-    from engine.datasets import Row
+    from engine.store.datasets import Row
 
     rows = [Row(lineno=i, prompt=r["prompt"], completion=r["completion"]) for i, r in enumerate(reverse_rows(64, 1))]
     dataset = EncodedDataset([encode_row(tokenizer, row, RunConfig()) for row in rows])

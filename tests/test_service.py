@@ -20,11 +20,11 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from engine.campaign import Campaign, engine_paths
-from engine.checkpoints import complete_checkpoints
-from engine.jsonl import read_jsonl
-from engine.metrics import read_metrics
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import reverse_rows
+from engine.store.campaign import Campaign, engine_paths
+from engine.store.checkpoints import complete_checkpoints
+from engine.store.jsonl import read_jsonl
+from engine.store.metrics import read_metrics
 from tests.helpers import FAST_RUN, REPO, tunedeck, write_jsonl
 
 WATCH_RULE = """

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.campaign import Campaign, engine_paths
+from engine.store.campaign import Campaign, engine_paths
 from tests.bench_fixtures import BD6_SESSION, copy_campaign
 from tests.helpers import tunedeck
 

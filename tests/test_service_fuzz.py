@@ -40,8 +40,8 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.checks import not_a_server_error
 
-from engine.campaign import Campaign
 from engine.service.app import create_app
+from engine.store.campaign import Campaign
 from tests.helpers import write_jsonl
 
 # Hypothesis' caches go to /tmp, not a .hypothesis/ folder in the repository (which pytest would

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.campaign import Campaign
-from engine.checkpoints import newest_complete_checkpoint
-from engine.config import CampaignConfig, RunConfig, load_toml
 from engine.errors import ConfigError, NotFoundError, RunNameError, TunedeckError
-from engine.jsonl import JsonlWriter, read_jsonl
-from engine.metrics import merge_by_step, read_metrics
-from engine.names import validate_run_name
+from engine.store.campaign import Campaign
+from engine.store.checkpoints import newest_complete_checkpoint
+from engine.store.config import CampaignConfig, RunConfig, load_toml
+from engine.store.jsonl import JsonlWriter, read_jsonl
+from engine.store.metrics import merge_by_step, read_metrics
+from engine.store.names import validate_run_name
 
 
 def test_writer_appends_whole_lines_and_keeps_nan(tmp_path: Path) -> None:

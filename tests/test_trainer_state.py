@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from engine.campaign import Campaign
 from engine.errors import ImportFormatError, RunNameError
-from engine.jsonl import read_jsonl
-from engine.metrics import read_metrics
-from engine.trainer_state import import_trainer_state, read_trainer_state
+from engine.store.campaign import Campaign
+from engine.store.jsonl import read_jsonl
+from engine.store.metrics import read_metrics
+from engine.store.trainer_state import import_trainer_state, read_trainer_state
 
 DATA = Path(__file__).parent / "data" / "trainer_state"
 

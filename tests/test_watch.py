@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from engine.campaign import Campaign
 from engine.errors import ConfigError
-from engine.jsonl import JsonlWriter, read_jsonl
-from engine.metrics import merge_by_step, read_metrics
-from engine.watch import Alert, Plateau, WatchRule, WatchState, evaluate
+from engine.runs.watch import Alert, WatchState, evaluate
+from engine.store.campaign import Campaign
+from engine.store.jsonl import JsonlWriter, read_jsonl
+from engine.store.metrics import merge_by_step, read_metrics
+from engine.store.watch_rules import Plateau, WatchRule
 
 DATA = Path(__file__).parent / "data" / "watch"
 NAN, INF = float("nan"), float("inf")
@@ -245,7 +246,7 @@ def test_a_relogged_null_removes_a_value_as_a_merge_does() -> None:
 
 
 def _oracle(r: WatchRule, records: list[dict[str, Any]]) -> tuple[int, float, int] | None:
-    """first_step, value and count straight from the definitions in engine.watch's docstring."""
+    """first_step, value and count straight from the definitions in engine.runs.watch's docstring."""
     series = [
         (rec["step"], float(rec[r.metric]))
         for rec in merge_by_step(records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.campaign import Campaign
+from engine.store.campaign import Campaign
 from tests.helpers import REPO, tunedeck
 
 RULES = """

@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
 
-from engine.config import ReplicateRule, RunConfig, WeightPolicy, WeightRule
-from engine.datasets import Row, replicate, row_weight
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import reverse_rows
+from engine.store.config import ReplicateRule, RunConfig, WeightPolicy, WeightRule
+from engine.store.datasets import Row, replicate, row_weight
 from engine.worker.encoding import EncodedDataset, PaddingCollator, encode_row
 from engine.worker.models import attach_lora, load_tokenizer
 from engine.worker.trainer import TunedeckTrainer, weighted_token_count

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.checkpoints import complete_checkpoints
-from engine.metrics import read_metrics, series
+from engine.store.checkpoints import complete_checkpoints
+from engine.store.metrics import read_metrics, series
 from tests.helpers import events, tunedeck, worker
 
 

@@ -13,9 +13,9 @@ import queries
 from engine.bench.db import BenchDB
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import parse_ref
-from engine.campaign import Campaign
 from engine.errors import NotFoundError
-from engine.registry import production_run
+from engine.store.campaign import Campaign
+from engine.store.production import production_run
 
 CLASSES = ("kept", "lost", "gained", "still_failing")
 
@@ -142,7 +142,7 @@ def eval_rewards(db: BenchDB, refs: list[str], baseline: str | None = None) -> l
     metric)) and handed to DuckDB as one table, so the SQL sees exactly what every other
     screen sees.
     """
-    from engine.metrics import read_metrics
+    from engine.store.metrics import read_metrics
 
     runs: list[str] = []
     steps: list[int] = []

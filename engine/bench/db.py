@@ -25,9 +25,9 @@ import duckdb
 import queries
 from engine.bench.rows import check_row
 from engine.bench.store import bench_files, bench_root
-from engine.campaign import Campaign, ensure_private_dir
 from engine.errors import TunedeckError
-from engine.jsonl import scan_jsonl
+from engine.store.campaign import Campaign, ensure_private_dir
+from engine.store.jsonl import scan_jsonl
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from engine.bench.compare import diff, require_results
 from engine.bench.db import BenchDB
-from engine.config import GateConfig
 from engine.errors import ConfigError
-from engine.registry import production_path, read_production
+from engine.store.config import GateConfig
+from engine.store.production import production_path, read_production
 
 
 @dataclass

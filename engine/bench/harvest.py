@@ -16,7 +16,7 @@ from typing import Any
 from engine.bench.compare import require_results
 from engine.bench.db import BenchDB
 from engine.errors import DatasetError
-from engine.jsonl import scan_jsonl, write_jsonl_atomic
+from engine.store.jsonl import scan_jsonl, write_jsonl_atomic
 
 # Keys a reference row may use for its solution, in order of preference.
 SOLUTION_KEYS = ("completion", "solution", "canonical_solution", "reference", "code")

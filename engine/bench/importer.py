@@ -15,8 +15,8 @@ from engine.bench.formats import FORMATS, PARSERS, Sink
 from engine.bench.formats.detect import resolve
 from engine.bench.rows import validate_bench_name
 from engine.bench.store import parse_ref, write_bench
-from engine.campaign import Campaign
 from engine.errors import ImportFormatError, NotFoundError
+from engine.store.campaign import Campaign
 
 
 @dataclass(frozen=True)

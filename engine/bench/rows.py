@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from engine.errors import ImportFormatError
-from engine.names import is_valid_run_name
+from engine.store.names import is_valid_run_name
 
 # The keys every canonical row has, in the order they are written.
 ROW_FIELDS = ("run", "bench", "task_id", "passed", "error", "score", "scores", "sample", "latency_ms")

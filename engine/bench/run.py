@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.bench.model_choice import choose_model
 from engine.bench.rows import bench_row
 from engine.bench.sandbox import network_isolation
 from engine.bench.score import score_completions
 from engine.bench.store import ModelRef, parse_ref, write_bench
 from engine.bench.suite import SuiteRow, load_suite
-from engine.bench.target import choose_model
-from engine.campaign import Campaign, record_event
 from engine.errors import ConfigError, TunedeckError
-from engine.jsonl import read_jsonl
-from engine.launch import python_module
+from engine.runs.launch import python_module
+from engine.store.campaign import Campaign, record_event
+from engine.store.jsonl import read_jsonl
 
 LOG_NAME = "bench.log"
 MAX_SAMPLES = 100

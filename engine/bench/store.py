@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench.rows import validate_bench_name
-from engine.campaign import Campaign
 from engine.errors import RunNameError
-from engine.jsonl import write_jsonl_atomic
-from engine.names import is_valid_run_name
+from engine.store.campaign import Campaign
+from engine.store.jsonl import write_jsonl_atomic
+from engine.store.names import is_valid_run_name
 
 BENCH_DIR = "bench"
 _REF = re.compile(r"^(?P<run>[^@]+)(?:@(?P<step>\d+))?$")

@@ -23,7 +23,7 @@ from typing import Any
 
 from engine.bench.rows import is_valid_bench_name, validate_bench_name
 from engine.errors import ImportFormatError, NotFoundError
-from engine.jsonl import scan_jsonl
+from engine.store.jsonl import scan_jsonl
 
 SCORERS = ("expected", "tests", "json_fields")
 _ROLES = frozenset({"system", "user", "assistant", "tool"})

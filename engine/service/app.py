@@ -20,10 +20,8 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from engine.campaign import Campaign
 from engine.errors import NotFoundError, TunedeckError
-from engine.jsonl import dumps_line, read_jsonl
-from engine.metrics import read_metrics
+from engine.runs.watch import evaluate
 from engine.service.bench_routes import add_bench_routes
 from engine.service.core import EngineCore
 from engine.service.stream import (
@@ -34,7 +32,9 @@ from engine.service.stream import (
     read_new_lines,
 )
 from engine.service.supervisor import JobError
-from engine.watch import evaluate
+from engine.store.campaign import Campaign
+from engine.store.jsonl import dumps_line, read_jsonl
+from engine.store.metrics import read_metrics
 
 JSONL = "application/x-ndjson"
 KEEPALIVE_S = 15.0

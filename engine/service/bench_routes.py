@@ -15,7 +15,7 @@ from engine.bench.compare import diff, flaky_rows, judged_summary, pass_rates, r
 from engine.bench.db import opened
 from engine.bench.gate import evaluate_gate
 from engine.bench.store import parse_ref
-from engine.campaign import Campaign
+from engine.store.campaign import Campaign
 
 
 def add_bench_routes(app: FastAPI, campaign: Campaign) -> None:

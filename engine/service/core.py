@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.campaign import Campaign, RunPaths, record_event
-from engine.jobs import TERMINAL_EVENTS, last_lifecycle_event, run_status, worker_pid
-from engine.jsonl import JsonlWriter, read_jsonl
+from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event, run_status, worker_pid
+from engine.runs.watch import Alert, WatchState
 from engine.service.gpu import GpuMonitor
 from engine.service.stream import STREAM_FILES, WakeHub, read_whole_lines
 from engine.service.supervisor import Supervisor
-from engine.watch import Alert, WatchState
+from engine.store.campaign import Campaign, RunPaths, record_event
+from engine.store.jsonl import JsonlWriter, read_jsonl
 
 log = logging.getLogger("tunedeck.engine")
 

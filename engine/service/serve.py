@@ -17,10 +17,10 @@ from pathlib import Path
 
 import uvicorn
 
-from engine.campaign import Campaign, EnginePaths, engine_paths, ensure_private_dir
 from engine.errors import TunedeckError
 from engine.service.app import create_app
 from engine.service.core import EngineCore
+from engine.store.campaign import Campaign, EnginePaths, engine_paths, ensure_private_dir
 
 log = logging.getLogger("tunedeck.engine")
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.campaign import RunPaths
+from engine.store.campaign import RunPaths
 
 # The files a run stream follows, in the order their new lines are sent, with their SSE names.
 STREAM_FILES = (("metric", "metrics.jsonl"), ("system", "system.jsonl"), ("event", "events.jsonl"))

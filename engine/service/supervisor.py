@@ -1,6 +1,6 @@
 """Job supervisor: a queue of runs, worker processes that outlive the service, re-adoption.
 
-Workers are started through ``engine.reaper`` in a session of their own. The supervisor
+Workers are started through ``engine.runs.reaper`` in a session of their own. The supervisor
 keeps no state that the files do not also hold: ``queued`` events are the queue, the
 reaper's pid file says which worker runs, and events.jsonl says how each run ended.
 """
@@ -15,9 +15,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.campaign import Campaign, RunPaths, record_event
 from engine.errors import TunedeckError
-from engine.jobs import (
+from engine.runs.launch import prepare_run, python_module, train_command
+from engine.runs.reaper import EXIT_FILE, PID_FILE
+from engine.runs.run_state import (
     TERMINAL_EVENTS,
     RunStatus,
     last_lifecycle_event,
@@ -26,8 +27,7 @@ from engine.jobs import (
     worker_pid,
     worker_record,
 )
-from engine.launch import prepare_run, python_module, train_command
-from engine.reaper import EXIT_FILE, PID_FILE
+from engine.store.campaign import Campaign, RunPaths, record_event
 
 log = logging.getLogger("tunedeck.engine")
 
@@ -154,7 +154,7 @@ class Supervisor:
         paths = self.campaign.run(run)
         config = self.campaign.load_run(run)
         command = train_command(paths.root, resume=resume, gpus=config.train.gpus)
-        reaper = python_module("engine.reaper", str(paths.root), "train", "--", *command)
+        reaper = python_module("engine.runs.reaper", str(paths.root), "train", "--", *command)
         with open(paths.worker_log, "ab") as out:
             process = subprocess.Popen(
                 reaper,

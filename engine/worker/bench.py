@@ -1,6 +1,6 @@
 """``python -P -m engine.worker.bench RUN_DIR --suite FILE --out FILE``: generate a suite's completions.
 
-The torch half of ``tunedeck bench run``: loads the run's model (see ``engine.bench.target``),
+The torch half of ``tunedeck bench run``: loads the run's model (see ``engine.bench.model_choice``),
 generates each suite row's completion ``--samples`` times and writes one JSONL line per
 (row, sample)::
 
@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
+from engine.bench.model_choice import choose_model
 from engine.bench.suite import SuiteRow, load_suite
-from engine.bench.target import choose_model
-from engine.campaign import Campaign
 from engine.errors import ConfigError
-from engine.jsonl import write_jsonl_atomic
+from engine.store.campaign import Campaign
+from engine.store.jsonl import write_jsonl_atomic
 from engine.worker import runtime
 from engine.worker.generate import load_for_inference
 

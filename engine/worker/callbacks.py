@@ -18,9 +18,9 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from engine.campaign import RunPaths, record_event
-from engine.jsonl import JsonlWriter
-from engine.names import validate_run_name
+from engine.store.campaign import RunPaths, record_event
+from engine.store.jsonl import JsonlWriter
+from engine.store.names import validate_run_name
 
 
 class MetricsCallback(TrainerCallback):

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from engine.config import RunConfig
-from engine.datasets import Row, replicate, row_weight
+from engine.store.config import RunConfig
+from engine.store.datasets import Row, replicate, row_weight
 
 IGNORE_INDEX = -100
 

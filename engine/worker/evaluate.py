@@ -10,8 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from engine.datasets import load_rows
 from engine.errors import NotFoundError
+from engine.store.datasets import load_rows
 from engine.worker import runtime
 from engine.worker.generate import exact_match, load_for_inference
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from engine.datasets import Row
+from engine.store.datasets import Row
 from engine.worker.models import has_cuda, load_tokenizer
 
 

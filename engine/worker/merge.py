@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from engine.atomic import replace_folder
-from engine.campaign import Campaign, RunPaths, record_event
-from engine.checkpoints import complete_checkpoints, newest_complete_checkpoint
-from engine.datasets import load_rows
 from engine.errors import NotFoundError
+from engine.store.atomic import replace_folder
+from engine.store.campaign import Campaign, RunPaths, record_event
+from engine.store.checkpoints import complete_checkpoints, newest_complete_checkpoint
+from engine.store.datasets import load_rows
 from engine.worker import runtime
 from engine.worker.generate import expected_text, prompt_text
 from engine.worker.models import load_tokenizer

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from engine.config import RunConfig
 from engine.errors import ConfigError
+from engine.store.config import RunConfig
 
 
 def has_cuda() -> bool:

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, TrainingArguments, set_seed
 
-from engine.atomic import replace_folder
-from engine.campaign import Campaign, record_event
-from engine.checkpoints import newest_complete_checkpoint
-from engine.launch import PreparedRun, prepare_run, train_command
+from engine.runs.launch import PreparedRun, prepare_run, train_command
+from engine.store.atomic import replace_folder
+from engine.store.campaign import Campaign, record_event
+from engine.store.checkpoints import newest_complete_checkpoint
 from engine.worker import runtime
 from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback
 from engine.worker.encoding import PaddingCollator, encode_rows

@@ -63,10 +63,10 @@ from transformers import (
     set_seed,
 )
 
-from engine.campaign import Campaign, RunPaths
-from engine.config import RunConfig
-from engine.datasets import Row
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import reverse_rows
+from engine.store.campaign import Campaign, RunPaths
+from engine.store.config import RunConfig
+from engine.store.datasets import Row
 from engine.worker.callbacks import (
     LifecycleCallback,
     MetricsCallback,

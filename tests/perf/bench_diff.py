@@ -189,7 +189,7 @@ def prepare(args: argparse.Namespace, progress: Callable[[str], None]) -> tuple[
 # -- whole processes ----------------------------------------------------------------------------
 def tunedeck_command(root: Path) -> list[str]:
     script = Path(sys.executable).parent / "tunedeck"
-    head = [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli import main; main()"]
+    head = [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli.main import main; main()"]
     return [*head, "bench", "diff", CANDIDATE, "--against", BASELINE, "--json", "--campaign", str(root)]
 
 
@@ -316,10 +316,10 @@ def in_process(root: Path, repeats: int, quiet_wait: float) -> dict[str, Any]:
         return measure_ms(function, repeats, quiet_wait)
 
     import queries
-    from engine import cli_bench
     from engine.bench.compare import diff
     from engine.bench.db import BenchDB
-    from engine.campaign import Campaign
+    from engine.cli import bench as cli_bench
+    from engine.store.campaign import Campaign
 
     diff_text = getattr(cli_bench, "_diff_text", None)
 
@@ -368,9 +368,11 @@ def in_process(root: Path, repeats: int, quiet_wait: float) -> dict[str, Any]:
         open_close()
 
     figures["open_build_close"] = median_ms(build, process_repeats)  # leaves the table built
-    imports = "import engine.cli, engine.bench.compare, engine.bench.db"
+    imports = "import engine.cli.main, engine.bench.compare, engine.bench.db"
     figures["start_imports"] = median_ms(lambda: run_process([sys.executable, "-c", imports]), process_repeats)
-    figures["start_cli"] = median_ms(lambda: run_process([sys.executable, "-c", "import engine.cli"]), process_repeats)
+    figures["start_cli"] = median_ms(
+        lambda: run_process([sys.executable, "-c", "import engine.cli.main"]), process_repeats
+    )
     figures["start_bare"] = median_ms(lambda: run_process([sys.executable, "-c", "pass"]), process_repeats)
     figures["other_processes_cores"] = load.cores()
     return figures
@@ -399,8 +401,8 @@ INNER_LABELS = {
     "diff_text": "cli_bench._diff_text (text output only)",
     "open_sync_close": "BenchDB.open (connect + sync) + close",
     "open_build_close": "the same, cold: builds the table from the files",
-    "start_imports": "process: python + engine.cli, compare, db",
-    "start_cli": "process: python + import engine.cli",
+    "start_imports": "process: python + engine.cli.main, compare, db",
+    "start_cli": "process: python + import engine.cli.main",
     "start_bare": "process: bare python start",
 }
 

@@ -44,11 +44,11 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from engine.campaign import Campaign, engine_paths
-from engine.client import EngineClient
-from engine.jsonl import JsonlWriter, write_jsonl_atomic
+from engine.cli.client import EngineClient
 from engine.service.core import WATCH_INTERVAL_S
 from engine.service.stream import STREAM_FILES
+from engine.store.campaign import Campaign, engine_paths
+from engine.store.jsonl import JsonlWriter, write_jsonl_atomic
 
 GOAL_P95_MS = 50.0
 IDLE_REFERENCE_PCT = 1.0  # not a stated goal: what an idle background service usually costs

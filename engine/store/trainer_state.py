@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.campaign import Campaign, record_event
 from engine.errors import ImportFormatError
-from engine.jsonl import write_jsonl_atomic, write_text_atomic
-from engine.metrics import NON_METRIC_KEYS, merge_by_step, read_metrics
-from engine.names import validate_run_name
+from engine.store.campaign import Campaign, record_event
+from engine.store.jsonl import write_jsonl_atomic, write_text_atomic
+from engine.store.metrics import NON_METRIC_KEYS, merge_by_step, read_metrics
+from engine.store.names import validate_run_name
 
 STATE_FILE = "trainer_state.json"
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.campaign import RunPaths
-from engine.jsonl import read_jsonl
+from engine.store.campaign import RunPaths
+from engine.store.jsonl import read_jsonl
 
 TERMINAL_EVENTS = frozenset({"finished", "failed", "stopped"})
 LIFECYCLE_EVENTS = TERMINAL_EVENTS | {"queued", "started", "resumed", "checkpoint", "stop_requested", "imported"}

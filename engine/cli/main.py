@@ -18,17 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.campaign import Campaign
-from engine.cli_bench import add_commands as add_bench_commands
-from engine.cli_common import campaign_of, emit
-from engine.client import EngineClient
-from engine.config import RunConfig, load_toml
+from engine.cli.bench import add_commands as add_bench_commands
+from engine.cli.client import EngineClient
+from engine.cli.common import campaign_of, emit
 from engine.errors import EXIT_BAD_INPUT, ConfigError, TunedeckError
-from engine.jsonl import write_text_atomic
-from engine.launch import merge_command, prepare_run, train_command
-from engine.metrics import read_metrics
-from engine.names import validate_run_name
-from engine.watch import evaluate
+from engine.runs.launch import merge_command, prepare_run, train_command
+from engine.runs.watch import evaluate
+from engine.store.campaign import Campaign
+from engine.store.config import RunConfig, load_toml
+from engine.store.jsonl import write_text_atomic
+from engine.store.metrics import read_metrics
+from engine.store.names import validate_run_name
 
 
 def _run_worker_foreground(command: list[str]) -> int:
@@ -222,7 +222,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_import_trainer_state(args: argparse.Namespace) -> int:
     """Turn an HF trainer_state.json into a run's metrics."""
-    from engine.trainer_state import import_trainer_state
+    from engine.store.trainer_state import import_trainer_state
 
     campaign = campaign_of(args)
     summary = import_trainer_state(campaign, Path(args.path), args.run)
@@ -246,7 +246,7 @@ def cmd_import_trainer_state(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build the tiny model and run the demo campaign end to end."""
-    from engine.demo import run_demo
+    from engine.demo.campaign import run_demo
 
     def say(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)

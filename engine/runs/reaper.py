@@ -1,4 +1,4 @@
-"""``python -m engine.reaper RUN_DIR KIND -- COMMAND...``: run a worker and record how it ended.
+"""``python -m engine.runs.reaper RUN_DIR KIND -- COMMAND...``: run a worker and record how it ended.
 
 The service starts this small process in a session of its own, so the worker outlives the
 service. The reaper writes ``worker.pid`` (the worker's pid, which ``status`` reports and a
@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.campaign import RunPaths, record_event
-from engine.jobs import TERMINAL_EVENTS, last_lifecycle_event
-from engine.jsonl import write_text_atomic
+from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event
+from engine.store.campaign import RunPaths, record_event
+from engine.store.jsonl import write_text_atomic
 
 PID_FILE = "worker.pid"
 EXIT_FILE = "worker.exit"

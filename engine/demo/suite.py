@@ -15,8 +15,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from engine.jsonl import write_jsonl_atomic
-from engine.tasks import reverse_rows
+from engine.demo.reverse_task import HELDOUT_ROWS, HELDOUT_SEED, TRAIN_ROWS, TRAIN_SEED, reverse_rows
+from engine.store.jsonl import write_jsonl_atomic
 
 SUITE_SEED = 4242  # differs from the demo's dataset seeds (1: train, 2: held out)
 EXPECTED_BENCH = "reverse"
@@ -26,10 +26,8 @@ MAX_NEW_TOKENS = 16  # answers are at most 9 characters; an untrained model babb
 
 
 def demo_dataset_prompts() -> set[str]:
-    """Prompts of the demo's training and held-out datasets (rebuilt exactly as demo.py builds them)."""
-    from engine import demo  # at call time: demo may one day import this module
-
-    rows = reverse_rows(demo.TRAIN_ROWS, seed=1) + reverse_rows(demo.HELDOUT_ROWS, seed=2)
+    """Prompts of the demo's training and held-out datasets (rebuilt exactly as the demo builds them)."""
+    rows = reverse_rows(TRAIN_ROWS, seed=TRAIN_SEED) + reverse_rows(HELDOUT_ROWS, seed=HELDOUT_SEED)
     return {row["prompt"] for row in rows}
 
 

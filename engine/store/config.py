@@ -14,9 +14,9 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError, RunNameError
-from engine.names import validate_run_name
-from engine.tomlpos import line_of
-from engine.watch import WatchRules
+from engine.store.names import validate_run_name
+from engine.store.toml_positions import line_of
+from engine.store.watch_rules import WatchRules
 
 # The schedulers transformers' Trainer accepts by name (``SchedulerType``).
 LrScheduler = Literal[

@@ -1,6 +1,6 @@
 """``tunedeck bench …``, ``tunedeck gate`` and ``tunedeck dataset harvest``: the bench commands.
 
-Kept apart from engine/cli.py so each file stays readable; handlers follow the same rules
+Kept apart from engine/cli/main.py so each file stays readable; handlers follow the same rules
 (one-line errors with exit status 2, ``--json`` for scripts). ``gate`` exits 0 when the gate
 passes and 1 when it fails, so scripts can branch on it.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench.store import parse_ref
-from engine.cli_common import campaign_of, emit
+from engine.cli.common import campaign_of, emit
 
 
 def _rate(passed: int, total: int) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from engine.campaign import Campaign, engine_paths, ensure_private_dir
 from engine.errors import NotFoundError, TunedeckError
-from engine.jobs import pid_is_worker
-from engine.launch import python_module
+from engine.runs.launch import python_module
+from engine.runs.run_state import pid_is_worker
+from engine.store.campaign import Campaign, engine_paths, ensure_private_dir
 
 START_TIMEOUT_S = 20.0
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from engine.campaign import Campaign
+from engine.store.campaign import Campaign
 
 
 def campaign_of(args: argparse.Namespace) -> Campaign:

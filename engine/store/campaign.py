@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import CampaignConfig, RunConfig, load_toml
 from engine.errors import ConfigError, NotFoundError
-from engine.jsonl import append_jsonl
-from engine.names import is_valid_run_name, validate_run_name
+from engine.store.config import CampaignConfig, RunConfig, load_toml
+from engine.store.jsonl import append_jsonl
+from engine.store.names import is_valid_run_name, validate_run_name
 
 CAMPAIGN_FILE = "campaign.toml"
 RUN_FILE = "run.toml"

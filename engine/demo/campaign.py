@@ -16,17 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.campaign import Campaign
+from engine.demo.reverse_task import HELDOUT_ROWS, HELDOUT_SEED, TRAIN_ROWS, TRAIN_SEED, reverse_rows
 from engine.errors import TunedeckError
-from engine.jsonl import write_jsonl_atomic, write_text_atomic
-from engine.launch import merge_command, python_module, train_command
-from engine.metrics import read_metrics, series
-from engine.tasks import reverse_rows
+from engine.runs.launch import merge_command, python_module, train_command
+from engine.store.campaign import Campaign
+from engine.store.jsonl import write_jsonl_atomic, write_text_atomic
+from engine.store.metrics import read_metrics, series
 
 RUN = "demo-r1"
 MARKER = ".tunedeck-demo"
 MODEL = "models/tiny-qwen2"
-TRAIN_ROWS, HELDOUT_ROWS = 2000, 200
 
 RUN_TOML = """\
 description = "LoRA on the tiny model: learn to reverse a sequence of letters"
@@ -78,8 +77,8 @@ def create_demo_campaign(root: Path) -> Campaign:
     """The campaign folder with its datasets and run.toml (the model is built by a worker)."""
     _prepare_folder(root)
     campaign = Campaign.create(root, "tunedeck demo", base=MODEL)
-    write_jsonl_atomic(root / "datasets" / "train.jsonl", reverse_rows(TRAIN_ROWS, seed=1))
-    write_jsonl_atomic(root / "datasets" / "heldout.jsonl", reverse_rows(HELDOUT_ROWS, seed=2))
+    write_jsonl_atomic(root / "datasets" / "train.jsonl", reverse_rows(TRAIN_ROWS, seed=TRAIN_SEED))
+    write_jsonl_atomic(root / "datasets" / "heldout.jsonl", reverse_rows(HELDOUT_ROWS, seed=HELDOUT_SEED))
     run_dir = campaign.run(RUN).root
     run_dir.mkdir(parents=True)
     write_text_atomic(run_dir / "run.toml", RUN_TOML)
@@ -129,8 +128,8 @@ def _bench(campaign: Campaign, say: Callable[[str], None]) -> dict[str, Any]:
     """Bench the base model (RUN@0) and the trained run on the demo suite, then diff them."""
     from engine.bench.compare import diff
     from engine.bench.db import opened
-    from engine.bench.demo_suite import write_demo_suite
     from engine.bench.run import run_suite
+    from engine.demo.suite import write_demo_suite
 
     suite = write_demo_suite(campaign.root / "suites" / "demo.jsonl")
     say(f"benching the base model and {RUN} on {suite.relative_to(campaign.root)}")

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.campaign import Campaign
 from engine.errors import ConfigError, NotFoundError
-from engine.names import is_valid_run_name
+from engine.store.campaign import Campaign
+from engine.store.names import is_valid_run_name
 
 PRODUCTION_FILE = "production.json"
 REGISTRY_FILE = "registry.jsonl"

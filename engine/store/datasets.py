@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import ReplicateRule, WeightPolicy, WeightRule
 from engine.errors import DatasetError
-from engine.jsonl import iter_jsonl
+from engine.store.config import ReplicateRule, WeightPolicy, WeightRule
+from engine.store.jsonl import iter_jsonl
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.jsonl import read_jsonl
+from engine.store.jsonl import read_jsonl
 
 # Keys of a metrics line that describe the line rather than measure the model.
 NON_METRIC_KEYS = frozenset({"step", "ts"})

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.campaign import Campaign
-from engine.checkpoints import complete_checkpoints
 from engine.errors import NotFoundError
+from engine.store.campaign import Campaign
+from engine.store.checkpoints import complete_checkpoints
 
 BASE_STEP = 0  # --checkpoint 0: the base model alone, the "before training" reference
 

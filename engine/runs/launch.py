@@ -10,10 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.campaign import Campaign, RunPaths
-from engine.config import RunConfig
-from engine.datasets import Row, load_rows, split_eval
 from engine.errors import ConfigError
+from engine.store.campaign import Campaign, RunPaths
+from engine.store.config import RunConfig
+from engine.store.datasets import Row, load_rows, split_eval
 
 
 @dataclass(frozen=True)

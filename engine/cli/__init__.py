@@ -1,0 +1,1 @@
+"""The ``tunedeck`` command line: one module per command group; ``main`` alone prints."""

@@ -1,0 +1,1 @@
+"""``tunedeck demo``: the tiny-model campaign, its reverse task and its held-out suite."""

@@ -1,0 +1,1 @@
+"""The campaign on disk: configs, datasets, JSONL files, metrics, names, checkpoints, production pointer."""

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.runs.liveness import process_start_time
 from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event
 from engine.store.campaign import RunPaths, record_event
 from engine.store.jsonl import write_text_atomic
@@ -40,7 +41,16 @@ def main(argv: list[str]) -> int:
     paths = RunPaths(run_dir)
     (paths.root / EXIT_FILE).unlink(missing_ok=True)
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-    record = {"pid": child.pid, "reaper_pid": os.getpid(), "kind": kind, "command": command, "started": time.time()}
+    # Start times make the pids identities: a recycled pid never passes for our worker.
+    record = {
+        "pid": child.pid,
+        "pid_started": process_start_time(child.pid),
+        "reaper_pid": os.getpid(),
+        "reaper_started": process_start_time(os.getpid()),
+        "kind": kind,
+        "command": command,
+        "started": time.time(),
+    }
     write_text_atomic(paths.root / PID_FILE, json.dumps(record) + "\n")
 
     # A stop sent to the reaper is meant for the worker (it checkpoints, then ends).

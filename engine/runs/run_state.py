@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.api import RunStatus
+from engine.runs.liveness import is_alive
 from engine.store.campaign import RunPaths
 from engine.store.jsonl import read_jsonl
 
@@ -29,20 +30,6 @@ _STATE_OF_EVENT = {
     "failed": "failed",
     "stopped": "stopped",
 }
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    """What ``tunedeck status --json`` prints for one run."""
-
-    run: str
-    state: str
-    step: int
-    max_steps: int | None
-    pid: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def last_lifecycle_event(events_path: Path) -> dict[str, Any] | None:
@@ -64,33 +51,19 @@ def worker_record(paths: RunPaths) -> dict[str, Any] | None:
 
 
 def worker_pid(paths: RunPaths) -> int | None:
-    """The pid of the run's worker if it is alive (and really a tunedeck worker), else None."""
+    """The pid of the run's worker if that very process is alive, else None."""
+    record = worker_record(paths) or {}
     try:
-        pid = int((worker_record(paths) or {})["pid"])
+        pid = int(record["pid"])
     except (KeyError, TypeError, ValueError):
         return None
-    return pid if pid_is_worker(pid) else None
+    started = record.get("pid_started")
+    return pid if is_alive(pid, started if isinstance(started, int) else None) else None
 
 
-def pid_is_worker(pid: int) -> bool:
-    """Alive (not a zombie) and running one of our modules: a worker, reaper or engine.
-
-    The command line check matters because a pid can be recycled by an unrelated process.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (not Linux): trust the signal check
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # a zombie has ended
-        return False
-    return b"engine." in cmdline or b"torch.distributed.run" in cmdline
+def pid_is_worker(pid: int, started: int | None = None) -> bool:
+    """Alive, not a zombie, and the process that was recorded (see ``engine.runs.liveness``)."""
+    return is_alive(pid, started)
 
 
 def _last_step(paths: RunPaths) -> int:

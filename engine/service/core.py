@@ -15,9 +15,10 @@ from typing import Any
 from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event, run_status, worker_pid
 from engine.runs.watch import Alert, WatchState
 from engine.service.gpu import GpuMonitor
+from engine.service.ownership import EngineLock
 from engine.service.stream import STREAM_FILES, WakeHub, read_whole_lines
 from engine.service.supervisor import Supervisor
-from engine.store.campaign import Campaign, RunPaths, record_event
+from engine.store.campaign import Campaign, RunPaths, engine_paths, ensure_private_dir, record_event
 from engine.store.jsonl import JsonlWriter, read_jsonl
 
 log = logging.getLogger("tunedeck.engine")
@@ -40,11 +41,12 @@ class RunWatch:
 class EngineCore:
     """Everything the service does besides answering HTTP."""
 
-    def __init__(self, campaign: Campaign, *, gpu: GpuMonitor | None = None) -> None:
+    def __init__(self, campaign: Campaign, *, gpu: GpuMonitor | None = None, lock: EngineLock | None = None) -> None:
         self.campaign = campaign
         self.hub = WakeHub()
         self.supervisor = Supervisor(campaign, on_change=self.hub.wake)
         self.gpu = gpu or GpuMonitor()
+        self.lock = lock or EngineLock(engine_paths(campaign.root).lock)
         self.started_at = time.time()
         self._sizes: dict[str, tuple[int, ...]] = {}
         self._watches: dict[str, RunWatch] = {}
@@ -54,18 +56,24 @@ class EngineCore:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Take the campaign's engine lock, then adopt, launch and watch (nothing before the lock)."""
+        ensure_private_dir(engine_paths(self.campaign.root).root)
+        self.lock.acquire()
         await self.supervisor.start()
         self._tasks = [
             asyncio.create_task(self._watch_files(), name="file-watcher"),
             asyncio.create_task(self._sample_gpus(), name="gpu-sampler"),
         ]
 
-    async def close(self) -> None:
+    async def close(self, *, keep_lock: bool = False) -> None:
+        """Stop watching and supervising (workers go on); ``keep_lock`` leaves the lock to the caller."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.supervisor.close()
         self.gpu.close()
+        if not keep_lock:
+            self.lock.release()
 
     # -- file watching: wake streams, evaluate watch rules ---------------------------------
     async def _watch_files(self) -> None:

@@ -20,16 +20,13 @@ import uvicorn
 from engine.errors import TunedeckError
 from engine.service.app import create_app
 from engine.service.core import EngineCore
+from engine.service.ownership import EngineAlreadyRunning, EngineLock
 from engine.store.campaign import Campaign, EnginePaths, engine_paths, ensure_private_dir
 
 log = logging.getLogger("tunedeck.engine")
 
 # AF_UNIX paths are limited to 108 bytes on Linux (107 usable).
 MAX_SOCKET_PATH = 107
-
-
-class EngineAlreadyRunning(TunedeckError):
-    """Another service answers on this campaign's socket."""
 
 
 def socket_answers(path: Path) -> bool:
@@ -48,7 +45,11 @@ def socket_answers(path: Path) -> bool:
 
 
 def claim_socket(paths: EnginePaths) -> None:
-    """Refuse if a live service owns the socket; remove a stale socket file left by a dead one."""
+    """Refuse if a live service owns the socket; remove a stale socket file left by a dead one.
+
+    Called only while holding the engine lock: otherwise a starting engine could remove the
+    socket another had just bound.
+    """
     if len(str(paths.socket)) > MAX_SOCKET_PATH:
         raise TunedeckError(
             f"socket path is {len(str(paths.socket))} bytes, over the {MAX_SOCKET_PATH}-byte limit of Unix "
@@ -76,8 +77,14 @@ async def serve(campaign: Campaign, *, tcp_port: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT or POST /shutdown; workers keep running afterwards."""
     paths = engine_paths(campaign.root)
     ensure_private_dir(paths.root)
-    claim_socket(paths)
-    core = EngineCore(campaign)
+    lock = EngineLock(paths.lock)
+    lock.acquire()  # before anything else: a second engine of this campaign stops here
+    try:
+        claim_socket(paths)
+    except TunedeckError:
+        lock.release()
+        raise
+    core = EngineCore(campaign, lock=lock)
     await core.start()
     apps = [create_app(campaign, core=core)]
     configs = [uvicorn.Config(apps[0], uds=str(paths.socket), log_level="warning", lifespan="on")]
@@ -100,11 +107,13 @@ async def serve(campaign: Campaign, *, tcp_port: int | None = None) -> None:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
         watcher.cancel()
-        await core.close()
+        await core.close(keep_lock=True)
         with contextlib.suppress(OSError):
             if paths.pid.read_text().strip() == str(os.getpid()):
                 paths.pid.unlink()
         paths.socket.unlink(missing_ok=True)
+        # Last: once the lock goes, the next engine may bind a socket that must not be removed here.
+        core.lock.release()
 
 
 def run_forever(campaign_root: Path, *, tcp_port: int | None = None) -> None:

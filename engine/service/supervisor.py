@@ -46,15 +46,21 @@ class Job:
     paths: RunPaths
     reaper: subprocess.Popen[bytes] | None = None  # None when adopted from an earlier service
     adopted_pid: int | None = None
+    adopted_pid_started: int | None = None
     adopted_reaper_pid: int | None = None
+    adopted_reaper_started: int | None = None
 
     def alive(self) -> bool:
         """True until the reaper has recorded the end (or, without a reaper, the worker ended)."""
         if self.reaper is not None:
             return self.reaper.poll() is None
-        if self.adopted_reaper_pid is not None and pid_is_worker(self.adopted_reaper_pid):
+        if self.adopted_reaper_pid is not None and pid_is_worker(self.adopted_reaper_pid, self.adopted_reaper_started):
             return True
-        return self.adopted_pid is not None and pid_is_worker(self.adopted_pid)
+        return self.adopted_pid is not None and pid_is_worker(self.adopted_pid, self.adopted_pid_started)
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class Supervisor:
@@ -92,7 +98,14 @@ class Supervisor:
             pid = worker_pid(paths)
             if pid is not None:
                 record = worker_record(paths) or {}
-                self.active[name] = Job(name, paths, adopted_pid=pid, adopted_reaper_pid=record.get("reaper_pid"))
+                self.active[name] = Job(
+                    name,
+                    paths,
+                    adopted_pid=pid,
+                    adopted_pid_started=_int_or_none(record.get("pid_started")),
+                    adopted_reaper_pid=_int_or_none(record.get("reaper_pid")),
+                    adopted_reaper_started=_int_or_none(record.get("reaper_started")),
+                )
                 log.info("adopted %s (worker pid %d)", name, pid)
             elif last["event"] == "queued" and not (paths.root / PID_FILE).exists():
                 queued.append((last["ts"], name, bool(last.get("resume"))))

@@ -176,6 +176,11 @@ class EnginePaths:
     def log(self) -> Path:
         return self.root / "engine.log"
 
+    @property
+    def lock(self) -> Path:
+        """Held (flock) by the campaign's one engine for its whole life."""
+        return self.root / "engine.lock"
+
 
 def engine_paths(campaign_root: Path) -> EnginePaths:
     """Where the engine of the campaign at ``campaign_root`` keeps its files."""

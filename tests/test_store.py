@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import ConfigError, NotFoundError, RunNameError, TunedeckError
 from engine.store.campaign import Campaign
-from engine.store.checkpoints import newest_complete_checkpoint
+from engine.store.checkpoints import complete_checkpoints, newest_complete_checkpoint
 from engine.store.config import CampaignConfig, RunConfig, load_toml
 from engine.store.jsonl import JsonlWriter, read_jsonl
 from engine.store.metrics import merge_by_step, read_metrics
@@ -143,10 +143,24 @@ def test_good_run_names(name: str) -> None:
     assert validate_run_name(name) == name
 
 
-def test_empty_checkpoint_folder_is_not_complete(tmp_path: Path) -> None:
-    for step, complete in [(100, True), (200, True), (300, False)]:
+def test_empty_or_torn_checkpoint_folders_are_not_complete(tmp_path: Path) -> None:
+    state = '{"global_step": 1, "log_history": []}'
+    cases = {
+        100: (state, b"weights"),  # complete
+        200: (state, b"weights"),  # complete: the newest of those
+        300: (None, None),  # empty folder: killed at the start of a save
+        400: ("", b"weights"),  # 0-byte trainer_state.json: once made every resume fail
+        500: ('{"global_st', b"weights"),  # torn trainer_state.json
+        600: (state, None),  # state but no weights
+        700: (state, b""),  # 0-byte weights
+        800: ("[]", b"weights"),  # parses, but is not Trainer's state
+    }
+    for step, (text, weights) in cases.items():
         folder = tmp_path / f"checkpoint-{step}"
         folder.mkdir()
-        if complete:
-            (folder / "trainer_state.json").write_text("{}")
+        if text is not None:
+            (folder / "trainer_state.json").write_text(text)
+        if weights is not None:
+            (folder / "adapter_model.safetensors").write_bytes(weights)
+    assert sorted(complete_checkpoints(tmp_path)) == [100, 200]
     assert newest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-200"

@@ -12,6 +12,7 @@ from pathlib import Path
 from engine.errors import NotFoundError
 from engine.store.campaign import Campaign
 from engine.store.checkpoints import complete_checkpoints
+from engine.store.merged import merged_problem
 
 BASE_STEP = 0  # --checkpoint 0: the base model alone, the "before training" reference
 
@@ -47,7 +48,15 @@ def choose_model(campaign: Campaign, run: str, checkpoint: int | None = None) ->
                 path=paths.checkpoints,
             )
         return ModelChoice(base, found[checkpoint], f"checkpoint-{checkpoint}")
-    if (paths.merged / "config.json").is_file():
+    if paths.merged.exists():
+        # Never a silent fallback to the adapter: a merged/ that does not verify is an error to fix.
+        problem = merged_problem(paths.merged)
+        if problem is not None:
+            raise NotFoundError(
+                f"the merged model does not verify ({problem}): merge again with 'tunedeck merge {run}', "
+                "or remove the folder to bench the adapter",
+                path=paths.merged,
+            )
         return ModelChoice(paths.merged, None, "merged")
     if (paths.adapter / "adapter_config.json").is_file():
         return ModelChoice(base, paths.adapter, "adapter")

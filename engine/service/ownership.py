@@ -11,47 +11,19 @@ close-on-exec), so a worker that outlives its engine does not hold the campaign.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 
-from engine.errors import TunedeckError
+from engine.store.locks import ExclusiveLock, LockHeld
 
 
-class EngineAlreadyRunning(TunedeckError):
+class EngineAlreadyRunning(LockHeld):
     """Another engine owns this campaign."""
 
 
-class EngineLock:
+class EngineLock(ExclusiveLock):
     """The campaign's engine lock; ``acquire`` raises ``EngineAlreadyRunning`` when it is held."""
 
+    error = EngineAlreadyRunning
+
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def acquire(self) -> None:
-        """Take the lock (a no-op when this object holds it already) and record our pid in it."""
-        if self._fd is not None:
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise EngineAlreadyRunning(f"another engine owns this campaign (pid {holder})", path=self.path) from None
-        except OSError:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+        super().__init__(path, what="another engine owns this campaign")

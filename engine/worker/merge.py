@@ -9,10 +9,10 @@ between the merged model and adapter-on-base on a probe batch.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,16 +20,19 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
+from engine.api import MergeSummary
 from engine.errors import NotFoundError
 from engine.store.atomic import replace_folder
 from engine.store.campaign import Campaign, RunPaths, record_event
 from engine.store.checkpoints import complete_checkpoints, newest_complete_checkpoint
+from engine.store.config import RunConfig
 from engine.store.datasets import load_rows
+from engine.store.locks import ExclusiveLock
+from engine.store.merged import MANIFEST, file_hashes
 from engine.worker import runtime
 from engine.worker.generate import expected_text, prompt_text
 from engine.worker.models import load_tokenizer
 
-MANIFEST = "manifest.json"
 _FALLBACK_PROBES = ["The quick brown fox jumps over the lazy dog.", "def add(a, b):\n    return a + b\n"]
 
 
@@ -71,26 +74,26 @@ def probe_logits(model: Any, tokenizer: Any, texts: list[str]) -> torch.Tensor:
     return logits[batch["attention_mask"].bool()]
 
 
-def file_hashes(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder``, by relative path."""
-    hashes = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        hashes[str(path.relative_to(folder))] = digest.hexdigest()
-    return hashes
+def _write_merged(staging: Path, merged: Any, tokenizer: Any) -> None:
+    merged.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
 
 
 def merge(run_dir: Path, checkpoint: int | None) -> dict[str, Any]:
     """Merge the run's adapter into its base; returns the manifest."""
-    from peft import PeftModel
-
     run_dir = run_dir.resolve()
     campaign = Campaign.open(run_dir.parent.parent)
     config = campaign.load_run(run_dir.name)
     paths = campaign.run(run_dir.name)
+    # One merge of a run at a time: a second is refused at once, before it loads anything.
+    with ExclusiveLock(paths.root / ".merge.lock", what=f"another merge of run {run_dir.name!r} is running"):
+        return _merge(campaign, config, paths, checkpoint)
+
+
+def _merge(campaign: Campaign, config: RunConfig, paths: RunPaths, checkpoint: int | None) -> dict[str, Any]:
+    from peft import PeftModel
+
+    run_dir = paths.root
     base = campaign.base_model(config, source=paths.run_toml)
     adapter, step = choose_adapter(paths, checkpoint)
     runtime.quiet_transformers()
@@ -103,10 +106,13 @@ def merge(run_dir: Path, checkpoint: int | None) -> dict[str, Any]:
     merged = model.merge_and_unload()
     max_diff = float((probe_logits(merged, tokenizer, texts) - with_adapter).abs().max())
 
-    staging = paths.root / ".merged.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    merged.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    # A staging folder of this merge's own: two merges of one run never write into each other's.
+    staging = Path(tempfile.mkdtemp(prefix=".merged.", suffix=".partial", dir=paths.root))
+    try:
+        _write_merged(staging, merged, tokenizer)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     manifest = {
         "run": run_dir.name,
         "base": str(base),
@@ -131,8 +137,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--checkpoint", type=int, help="merge this checkpoint's adapter instead of the final one")
     args = parser.parse_args(argv)
     manifest = merge(args.run_dir, args.checkpoint)
-    summary = {k: v for k, v in manifest.items() if k != "files"}
-    print(json.dumps(summary))
+    summary = MergeSummary(**{k: v for k, v in manifest.items() if k != "files"})
+    print(json.dumps(summary.model_dump(mode="json")))
     return 0
 
 

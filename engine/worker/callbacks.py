@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.distributed as dist
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from engine.store.campaign import RunPaths, record_event
@@ -65,9 +67,8 @@ class MetricsCallback(TrainerCallback):
 class LifecycleCallback(TrainerCallback):
     """Lifecycle events to events.jsonl: started and each checkpoint."""
 
-    def __init__(self, events_path: str | Path, checkpoint_dir: str | Path | None = None) -> None:
+    def __init__(self, events_path: str | Path) -> None:
         self.events_path = Path(events_path)
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -91,11 +92,18 @@ class StopRequestCallback(TrainerCallback):
     """Honours a stop request (the run's stop.request file, or SIGTERM): checkpoint, then end.
 
     Checked at every step end; a file stat costs microseconds against a step's milliseconds.
+    Under torchrun the decision is collective: every rank's own view (file seen, SIGTERM
+    received) is all-reduced with MAX at each step end, so all ranks stop, and save, at the same
+    step. A rank deciding alone would leave the others waiting forever in their next gradient
+    all-reduce. ``stopped_at`` is the step of that decision (None when training was not stopped).
     """
+
+    _FILE, _SIGTERM = 1, 2  # what a rank saw, in the all-reduced flag; the larger one wins
 
     def __init__(self, request_path: str | Path, *, handle_sigterm: bool = False) -> None:
         self.request_path = Path(request_path)
         self.reason: str | None = None
+        self.stopped_at: int | None = None
         if handle_sigterm:
             signal.signal(signal.SIGTERM, self._on_sigterm)
 
@@ -103,15 +111,30 @@ class StopRequestCallback(TrainerCallback):
         self.reason = self.reason or "SIGTERM"
 
     def requested(self) -> bool:
-        """True once a stop was asked for (the reason is kept in ``self.reason``)."""
+        """True once this process has seen a stop request (the reason is kept in ``self.reason``)."""
         if self.reason is None and self.request_path.exists():
             self.reason = _read_reason(self.request_path)
         return self.reason is not None
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
-        if self.requested():
-            control.should_save = True
-            control.should_training_stop = True
+        seen = (self._SIGTERM if self.reason == "SIGTERM" else self._FILE) if self.requested() else 0
+        seen = _max_over_ranks(seen, args)
+        if not seen:
+            return
+        if self.reason is None:  # another rank saw it first
+            self.reason = "SIGTERM" if seen == self._SIGTERM else _read_reason(self.request_path)
+        self.stopped_at = state.global_step
+        control.should_save = True
+        control.should_training_stop = True
+
+
+def _max_over_ranks(value: int, args: TrainingArguments) -> int:
+    """``value``'s maximum over every process of a torch.distributed job (``value`` itself when alone)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return value
+    flag = torch.tensor([value], dtype=torch.int32, device=args.device)  # NCCL needs a CUDA tensor
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return int(flag.item())
 
 
 def _read_reason(path: Path) -> str:
@@ -166,7 +189,7 @@ class TunedeckCallback(TrainerCallback):
     ) -> None:
         self._each("on_train_end", args, state, control, **kwargs)
         if state.is_world_process_zero:
-            if self.stop.requested():
+            if self.stop.stopped_at is not None:
                 record_event(self.paths.events, "stopped", step=state.global_step, reason=self.stop.reason)
             else:
                 record_event(self.paths.events, "finished", step=state.global_step)

@@ -65,6 +65,8 @@ def training_arguments(prepared: PreparedRun, precision: str) -> TrainingArgumen
         fp16=precision == "fp16",
         use_cpu=not has_cuda(),
         activation_checkpointing=train.activation_checkpointing,
+        # Under torchrun: every trainable (LoRA) parameter takes part in every forward.
+        ddp_find_unused_parameters=False,
         remove_unused_columns=False,
         prediction_loss_only=True,
         include_num_input_tokens_seen="non_padding",
@@ -83,17 +85,33 @@ def _save_adapter_atomically(model: Any, tokenizer: Any, target: Path) -> None:
     replace_folder(staging, target)
 
 
-def _relaunch_distributed(run_dir: Path, resume: bool, gpus: int) -> int:
-    """Re-run this worker under torchrun when the run wants several GPUs."""
+# Set to 1 to run a ``gpus = N`` run on a machine without CUDA as N CPU processes that talk over
+# gloo: the same torchrun launch, DDP and collective code paths as on N GPUs, only slower. For
+# debugging a multi-GPU run.toml on a laptop or in CI; without it such a run is refused.
+CPU_DISTRIBUTED_ENV = "TUNEDECK_ALLOW_CPU_DISTRIBUTED"
+
+
+def cpu_distributed_allowed() -> bool:
+    """Whether ``gpus > 1`` may run as CPU processes over gloo (TUNEDECK_ALLOW_CPU_DISTRIBUTED=1, no CUDA)."""
+    return os.environ.get(CPU_DISTRIBUTED_ENV, "") == "1" and not has_cuda()
+
+
+def _check_gpus(run_dir: Path, gpus: int) -> None:
+    """Refuse a run that asks for more GPUs than this machine has (unless CPU processes are allowed)."""
     available = torch.cuda.device_count()
-    if available < gpus:
+    if available < gpus and not cpu_distributed_allowed():
         from engine.errors import ConfigError
 
+        hint = f" (set {CPU_DISTRIBUTED_ENV}=1 to run it as CPU processes over gloo)" if available == 0 else ""
         raise ConfigError(
-            f"asks for {gpus} GPUs, this machine has {available}",
+            f"asks for {gpus} GPUs, this machine has {available}{hint}",
             path=run_dir / "run.toml",
             field="train.gpus",
         )
+
+
+def _relaunch_distributed(run_dir: Path, resume: bool, gpus: int) -> int:
+    """Re-run this worker under torchrun when the run wants several GPUs."""
     command = train_command(run_dir, resume=resume, gpus=gpus)
     os.execvp(command[0], command)
     return 0  # not reached
@@ -105,8 +123,11 @@ def train(run_dir: Path, *, resume: bool) -> int:
     campaign = Campaign.open(run_dir.parent.parent)
     prepared = prepare_run(campaign, run_dir.name)
     config, paths = prepared.config, prepared.paths
-    if config.train.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        return _relaunch_distributed(run_dir, resume, config.train.gpus)
+    if config.train.gpus > 1:
+        # Checked in every rank too: the CLI and the service launch torchrun directly.
+        _check_gpus(run_dir, config.train.gpus)
+        if "WORLD_SIZE" not in os.environ:
+            return _relaunch_distributed(run_dir, resume, config.train.gpus)
     precision = resolve_precision(config, paths.run_toml)
     runtime.quiet_transformers()
 
@@ -140,12 +161,13 @@ def train(run_dir: Path, *, resume: bool) -> int:
     step = trainer.state.global_step
     if not is_main:
         return 0
-    if stop.requested():
+    if stop.stopped_at is not None:  # decided by all ranks together, at this step
         saved = newest_complete_checkpoint(paths.checkpoints)
         record_event(paths.events, "stopped", step=step, reason=stop.reason, checkpoint=str(saved) if saved else None)
         paths.stop_request.unlink(missing_ok=True)
         return 0
     _save_adapter_atomically(trainer.model, tokenizer, paths.adapter)
+    paths.stop_request.unlink(missing_ok=True)  # one that came after the last step is moot
     record_event(
         paths.events,
         "finished",

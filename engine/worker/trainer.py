@@ -6,7 +6,9 @@ Loss for an optimizer step over rows i with completion tokens t and weights w_i:
 
 so with all weights 1 it is exactly HF's token-mean cross-entropy, a weight-0 row drops out
 exactly, and the denominator is counted over the whole accumulated batch (``get_batch_samples``)
-so gradient accumulation N equals one batch N times larger. Eval loss is the plain, unweighted
+and summed over every process, so gradient accumulation N, or N torchrun processes, equals one
+batch N times larger (each process's loss is multiplied by the world size to undo DDP's gradient
+mean; HF's logged loss, the mean over processes, is then the global loss). Eval loss is the plain, unweighted
 token mean, so ``eval_loss`` compares across runs with different weight policies.
 """
 
@@ -64,9 +66,9 @@ class TunedeckTrainer(Trainer):
         self.kl_lambda = kl_lambda
         # Our own count replaces HF's (which would count tokens, not weighted tokens).
         self.model_accepts_loss_kwargs = False
-        # Summed as tensors and read once per log, so no device sync happens per step.
+        # Token sums of the unweighted CE (and KL) and the token count, kept as tensors and
+        # read once per log, so no device sync happens per step.
         self._logged_sums: dict[str, torch.Tensor] = {}
-        self._logged_count = 0
 
     def get_batch_samples(
         self, epoch_iterator: Iterator[Any], num_batches: int, device: torch.device
@@ -102,8 +104,9 @@ class TunedeckTrainer(Trainer):
         if self.kl_lambda > 0:
             kl = token_kl_to_reference(outputs.logits, self._reference_logits(model, model_inputs))
             per_token = ce + self.kl_lambda * kl
-            self._remember("kl", (kl * mask).sum() / mask.sum().clamp_min(1.0))
-        self._remember("ce", (ce * mask).sum() / mask.sum().clamp_min(1.0))
+            self._remember("kl", (kl * mask).sum())
+        self._remember("ce", (ce * mask).sum())
+        self._remember("tokens", mask.sum())
         if num_items_in_batch is None:
             denominator = token_weights.sum()
         else:
@@ -123,14 +126,20 @@ class TunedeckTrainer(Trainer):
         value = value.detach()
         previous = self._logged_sums.get(name)
         self._logged_sums[name] = value if previous is None else previous + value
-        if name == "ce":
-            self._logged_count += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        # Training logs gain the unweighted CE (and KL) averaged since the last log, so a
-        # weighted run's loss can be read against an unweighted one.
-        if "loss" in logs and self._logged_count:
-            for name, total in self._logged_sums.items():
-                logs[name] = round(float(total) / self._logged_count, 6)
-            self._logged_sums, self._logged_count = {}, 0
+        # Training logs gain the unweighted CE (and KL): the token mean over every completion
+        # token since the last log, on every rank, so a weighted run's loss can be read against
+        # an unweighted one and the value does not depend on how the batch was split (grad_accum,
+        # processes). log() runs on every rank, so the sums can be all-reduced here.
+        if "loss" in logs and "tokens" in self._logged_sums:
+            names = sorted(self._logged_sums)
+            sums = torch.stack([self._logged_sums[name].float() for name in names])
+            if self.args.world_size > 1:
+                sums = self.accelerator.reduce(sums, reduction="sum")
+            totals = dict(zip(names, sums.tolist(), strict=True))
+            tokens = max(totals.pop("tokens"), 1.0)
+            for name, total in totals.items():
+                logs[name] = round(total / tokens, 6)
+            self._logged_sums = {}
         super().log(logs, start_time)

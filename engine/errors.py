@@ -54,3 +54,15 @@ class NotFoundError(TunedeckError):
 
 class ImportFormatError(TunedeckError):
     """A file handed to an importer is not in the format it claims to be."""
+
+
+class BenchQueryError(TunedeckError):
+    """A named DuckDB query over the bench rows failed; the message names the query."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"query {query} failed: {reason}")
+        self.query = query
+
+
+class ConflictError(TunedeckError):
+    """A request the current state does not allow: a run busy training, a job already queued (HTTP 409)."""

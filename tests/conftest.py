@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,13 @@ import engine.worker  # noqa: F401  (offline, quiet environment before transform
 from engine.demo.reverse_task import reverse_rows
 from engine.store.campaign import Campaign
 from tests.helpers import FAST_RUN, write_jsonl
+
+# One intra-op thread for torch, here and in every worker the tests start (they inherit the
+# environment), unless the caller sets it. On 2 cores shared with other processes, torch's
+# spinning threads fight them and each other: a 200-step worker run took 79 s with 2 threads
+# and 15 s with 1 on the same loaded machine. It must be set before torch is imported: nothing
+# above imports it, and pytest loads this file before any test module.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

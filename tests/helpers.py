@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -41,6 +43,26 @@ def tunedeck(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpr
         env={**os.environ, "PYTHONPATH": str(REPO)},
         check=False,
     )
+
+
+def tunedeck_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI's ``main`` in this process, for commands refused before any process starts.
+
+    Same result as ``tunedeck`` (exit status, stdout, stderr) without the interpreter start and
+    imports a subprocess pays; argparse errors and ``sys.exit`` end ``main`` as they end the process.
+    """
+    from engine.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as exited:
+            code = exited.code
+        else:
+            code = 0
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(["tunedeck", *args], returncode, out.getvalue(), err.getvalue())
 
 
 def worker(run_dir: Path, *extra: str) -> subprocess.Popen[str]:

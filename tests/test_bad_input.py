@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.store.campaign import Campaign
-from tests.helpers import tunedeck, write_jsonl
+from tests.helpers import tunedeck, tunedeck_here, write_jsonl
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -21,8 +21,10 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 def _refused(campaign: Campaign, *args: str) -> str:
+    """Every refusal here comes before any process starts: the CLI runs in this process (the
+    process itself is checked by test_no_campaign_here)."""
     before = _snapshot(campaign.root)
-    done = tunedeck(*args, "--campaign", str(campaign.root), timeout=60)
+    done = tunedeck_here(*args, "--campaign", str(campaign.root))
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

@@ -19,7 +19,7 @@ from engine.bench.store import write_bench
 from engine.errors import NotFoundError
 from engine.store.campaign import Campaign
 from tests.bench_fixtures import BENCH_CAMPAIGN, copy_campaign
-from tests.helpers import REPO, tunedeck
+from tests.helpers import REPO, tunedeck_here
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_pass_rates_count_distinct_tasks_and_first_samples(camp: Campaign) -> No
 
 def test_diff_classifies_every_row(camp: Campaign) -> None:
     with opened(camp) as db:
-        result = compare.diff(db, "cand", "base").to_json()
+        result = compare.diff(db, "cand", "base").model_dump(mode="json")
     assert result["kept"] == [*(f"code:T/{i}" for i in range(1, 6)), "madison:q1", "madison:q2"]
     assert result["lost"] == ["code:T/6", "code:T/7", "code:T/8"]
     assert result["gained"] == ["code:T/9", "code:T/10"]
@@ -70,10 +70,9 @@ def test_mcnemar_exact_matches_the_binomial(lost: int, gained: int, expected: fl
     assert mcnemar_exact(lost, gained) == pytest.approx(expected, rel=1e-9)
 
 
-def test_mcnemar_on_a_million_discordant_rows_is_fast_and_sane() -> None:
-    start = time.perf_counter()
+def test_mcnemar_on_a_million_discordant_rows_is_sane() -> None:
+    # Its speed (well under 0.5 s) is measured by tests/perf/bench_timings.py.
     p = mcnemar_exact(500_000, 499_000)
-    assert time.perf_counter() - start < 0.5
     # Normal approximation: z = 1000 / sqrt(999000) = 1.0005 -> p ~ 0.317.
     assert p == pytest.approx(math.erfc(1000 / math.sqrt(999_000) / math.sqrt(2)), rel=0.01)
     assert mcnemar_exact(400_000, 600_000) < 1e-300 or mcnemar_exact(400_000, 600_000) == 0.0
@@ -119,7 +118,7 @@ def test_a_locked_cache_falls_back_to_reading_the_files(camp: Campaign) -> None:
         db = BenchDB.open(camp)
         try:
             assert not db.cached
-            assert compare.diff(db, "cand", "base").rows["lost"] == ["code:T/6", "code:T/7", "code:T/8"]
+            assert compare.diff(db, "cand", "base").lost == ["code:T/6", "code:T/7", "code:T/8"]
         finally:
             db.close()
     finally:
@@ -179,25 +178,25 @@ def test_eval_rewards_of_a_run_without_metrics_is_empty(camp: Campaign) -> None:
 
 
 def test_cli_diff_json_and_text(camp: Campaign) -> None:
-    done = tunedeck("bench", "diff", "cand", "--against", "base", "--json", "--campaign", str(camp.root))
+    done = tunedeck_here("bench", "diff", "cand", "--against", "base", "--json", "--campaign", str(camp.root))
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) >= {"kept", "lost", "gained", "still_failing", "flaky", "p_value"}
     assert data["lost"] == ["code:T/6", "code:T/7", "code:T/8"]
-    text = tunedeck("bench", "diff", "cand", "--against", "base", "--campaign", str(camp.root))
+    text = tunedeck_here("bench", "diff", "cand", "--against", "base", "--campaign", str(camp.root))
     assert "LOST (3):" in text.stdout
     assert "code:T/3   ~ flaky" in text.stdout
-    no_production = tunedeck("bench", "diff", "cand", "--campaign", str(camp.root))
+    no_production = tunedeck_here("bench", "diff", "cand", "--campaign", str(camp.root))
     assert no_production.returncode == 2
     assert "production.json: no run is in production yet" in no_production.stderr
     assert "Traceback" not in no_production.stderr
-    bad = tunedeck("bench", "diff", "../x", "--against", "base", "--campaign", str(camp.root))
+    bad = tunedeck_here("bench", "diff", "../x", "--against", "base", "--campaign", str(camp.root))
     assert bad.returncode == 2
     assert "CANDIDATE" in bad.stderr
 
 
 def test_cli_show(camp: Campaign) -> None:
-    done = tunedeck("bench", "show", "--json", "--campaign", str(camp.root))
+    done = tunedeck_here("bench", "show", "--json", "--campaign", str(camp.root))
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert {(r["run"], r["bench"]) for r in data["pass_rates"]} == {

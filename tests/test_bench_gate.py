@@ -15,7 +15,7 @@ from engine.errors import ConfigError
 from engine.store.campaign import Campaign
 from engine.store.datasets import load_rows
 from tests.bench_fixtures import BD6_SESSION, BENCH_CAMPAIGN, copy_campaign
-from tests.helpers import tunedeck, write_jsonl
+from tests.helpers import tunedeck_here, write_jsonl
 
 # Seed 000 (BD6.8D2 over-tuned), "Per-row v8b table".
 SEED_KEPT = {
@@ -43,7 +43,7 @@ def test_anchors_min_pass_rate_and_no_production(camp: Campaign) -> None:
     with opened(camp) as db:
         result = evaluate_gate(db, "cand")
     assert not result.passed
-    data = result.to_json()
+    data = result.model_dump(mode="json")
     assert data["anchors"] == {"total": 4, "passed": 2, "failed": ["T/6", "T/404"], "missing": ["T/404"]}
     assert data["reasons"] == ["anchors 2/4: failed T/6, T/404 (1 not evaluated)"]
     assert data["notes"] == ["max_lost not checked: nothing in production (production.json)"]
@@ -66,7 +66,7 @@ def test_a_checkpoint_is_gated_before_any_merge(camp: Campaign) -> None:
     rows = [bench_row("cand@100", "code", f"T/{i}", True) for i in (1, 6, 9, 404)]
     rows += [bench_row("cand@100", "code", f"T/{i}", True) for i in (2, 3, 4, 5, 7, 8, 99)]
     write_bench(camp, "cand@100", "code", rows)
-    done = tunedeck("gate", "cand", "--checkpoint", "100", "--json", "--campaign", str(camp.root))
+    done = tunedeck_here("gate", "cand", "--checkpoint", "100", "--json", "--campaign", str(camp.root))
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(done.stdout)
     assert data["run"] == "cand@100"
@@ -75,23 +75,23 @@ def test_a_checkpoint_is_gated_before_any_merge(camp: Campaign) -> None:
 
 
 def test_gate_exit_status_is_0_1_2(camp: Campaign) -> None:
-    failing = tunedeck("gate", "cand", "--campaign", str(camp.root))
+    failing = tunedeck_here("gate", "cand", "--campaign", str(camp.root))
     assert failing.returncode == 1
     assert "gate FAILED for cand" in failing.stdout
     assert "T/404" in failing.stdout
-    missing = tunedeck("gate", "ghost", "--campaign", str(camp.root))
+    missing = tunedeck_here("gate", "ghost", "--campaign", str(camp.root))
     assert missing.returncode == 2
     assert "no bench results for 'ghost'" in missing.stderr
     (camp.root / "campaign.toml").write_text('name = "x"\n[gate]\nanchors = ["T/1"]\n')
-    assert tunedeck("gate", "base", "--campaign", str(camp.root)).returncode == 0
+    assert tunedeck_here("gate", "base", "--campaign", str(camp.root)).returncode == 0
     (camp.root / "campaign.toml").write_text('name = "x"\n[gate]\nmax_lost = -1\n')
-    bad = tunedeck("gate", "base", "--campaign", str(camp.root))
+    bad = tunedeck_here("gate", "base", "--campaign", str(camp.root))
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith(
         "campaign.toml:3: gate.max_lost: Input should be greater than or equal to 0 (got -1)"
     )
     (camp.root / "campaign.toml").write_text('name = "x"\n')
-    none = tunedeck("gate", "base", "--campaign", str(camp.root))
+    none = tunedeck_here("gate", "base", "--campaign", str(camp.root))
     assert none.returncode == 2
     assert "no [gate] section" in none.stderr
 
@@ -107,7 +107,7 @@ def test_gate_needs_a_gate_section(tmp_path: Path) -> None:
 
 
 def test_bd6_diff_reproduces_the_seed_table(bd6: Campaign) -> None:
-    done = tunedeck("bench", "diff", "bd6.8d2", "--json", "--campaign", str(bd6.root))
+    done = tunedeck_here("bench", "diff", "bd6.8d2", "--json", "--campaign", str(bd6.root))
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["baseline"] == "bd6.8d"
@@ -121,7 +121,7 @@ def test_bd6_diff_reproduces_the_seed_table(bd6: Campaign) -> None:
     assert data["flaky"] == ["humaneval:HumanEval/34", "humaneval:HumanEval/45"]  # decoder noise
     # Against BD6 pass-1 (19/19), the seed's own LOST column exactly.
     pass1 = json.loads(
-        tunedeck("bench", "diff", "bd6.8d2", "--against", "bd6", "--json", "--campaign", str(bd6.root)).stdout
+        tunedeck_here("bench", "diff", "bd6.8d2", "--against", "bd6", "--json", "--campaign", str(bd6.root)).stdout
     )
     assert set(pass1["kept"]) == SEED_KEPT
     assert set(pass1["lost"]) == SEED_LOST
@@ -129,7 +129,7 @@ def test_bd6_diff_reproduces_the_seed_table(bd6: Campaign) -> None:
 
 
 def test_bd6_gate_fails_with_13_of_19(bd6: Campaign) -> None:
-    done = tunedeck("gate", "bd6.8d2", "--json", "--campaign", str(bd6.root))
+    done = tunedeck_here("gate", "bd6.8d2", "--json", "--campaign", str(bd6.root))
     assert done.returncode == 1
     data = json.loads(done.stdout)
     assert not data["passed"]
@@ -137,7 +137,7 @@ def test_bd6_gate_fails_with_13_of_19(bd6: Campaign) -> None:
     assert {f"{'mbpp' if t.startswith('MBPP') else 'humaneval'}:{t}" for t in data["anchors"]["failed"]} == SEED_LOST
     # The seed's headline table: BD6.5 and BD6.8D 15/19 each.
     for run in ("bd6.5", "bd6.8d"):
-        other = json.loads(tunedeck("gate", run, "--json", "--campaign", str(bd6.root)).stdout)
+        other = json.loads(tunedeck_here("gate", run, "--json", "--campaign", str(bd6.root)).stdout)
         assert (other["anchors"]["passed"], other["anchors"]["total"]) == (15, 19)
 
 
@@ -154,7 +154,7 @@ def test_harvest_fresh_failures_plus_anchors(bd6: Campaign, tmp_path: Path) -> N
     refs_path = write_jsonl(tmp_path / "refs.jsonl", refs)
     refs_path.write_text(refs_path.read_text() + '{"task_id": "HumanEval/27"}\n')
     out = tmp_path / "next" / "train.jsonl"
-    done = tunedeck(
+    done = tunedeck_here(
         "dataset", "harvest", "--from", "bd6.8d2", "--refs", str(refs_path), "--anchors", "3", "--out", str(out),
         "--json", "--campaign", str(bd6.root),
     )  # fmt: skip
@@ -178,7 +178,7 @@ def test_harvest_fresh_failures_plus_anchors(bd6: Campaign, tmp_path: Path) -> N
 def test_harvest_without_usable_refs_is_a_clear_error(bd6: Campaign, tmp_path: Path) -> None:
     refs = tmp_path / "refs.jsonl"
     refs.write_text('{"task_id": "MBPP/53"}\n')
-    done = tunedeck(
+    done = tunedeck_here(
         "dataset", "harvest", "--from", "bd6.8d2", "--refs", str(refs), "--out", str(tmp_path / "o.jsonl"),
         "--campaign", str(bd6.root),
     )  # fmt: skip

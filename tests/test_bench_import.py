@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from engine.api import BenchImportSummary
 from engine.bench.formats.lm_eval import task_from_filename
-from engine.bench.importer import ImportSummary, import_results
+from engine.bench.importer import import_results
 from engine.bench.store import bench_file
 from engine.errors import ImportFormatError, RunNameError
 from engine.store.campaign import Campaign
@@ -39,7 +40,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def totals(summary: ImportSummary) -> dict[str, tuple[int, int]]:
+def totals(summary: BenchImportSummary) -> dict[str, tuple[int, int]]:
     return {name: (t.total, t.passed) for name, t in summary.benches.items()}
 
 
@@ -228,7 +229,7 @@ def test_reimport_replaces_rows(camp: Campaign) -> None:
 
 
 def test_summary_json(camp: Campaign) -> None:
-    out = import_results(camp, EVALPLUS, "coder").to_json()
+    out = import_results(camp, EVALPLUS, "coder").model_dump(mode="json")
     assert out["run"] == "coder"
     assert out["format"] == "evalplus"
     assert out["rows"] == 24

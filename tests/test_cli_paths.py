@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import runpy
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from engine.runs.launch import train_command
 from engine.store.campaign import Campaign
 from engine.store.metrics import read_metrics
-from tests.helpers import REPO, tunedeck, worker
+from tests.helpers import REPO, tunedeck
 
 DATA = REPO / "tests" / "data" / "trainer_state"
 
@@ -47,11 +50,24 @@ def test_import_trainer_state_through_the_cli(campaign: Campaign) -> None:
         ("gpus = 2", "train.gpus: asks for 2 GPUs, this machine has 0"),
     ],
 )
-def test_gpu_only_settings_are_refused_clearly_on_a_cpu(make_run, setting: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_gpu_only_settings_are_refused_clearly_on_a_cpu(
+    make_run: Callable[..., Path],
+    setting: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``python -m engine.worker RUN_DIR`` run in this process: the refusal comes before any model loads."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("these settings are refused only where torch sees no CUDA GPU")
     run_dir = make_run("gpu-only", text=f'dataset = "datasets/train.jsonl"\n[train]\nmax_steps = 2\n{setting}\n')
-    process = worker(run_dir)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 2
+    monkeypatch.setattr(sys, "argv", ["engine.worker", str(run_dir)])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("engine.worker", run_name="__main__")
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 2
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.strip().startswith(f"tunedeck: {run_dir / 'run.toml'}: {message}")
     assert sorted(p.name for p in run_dir.iterdir()) == ["run.toml"]

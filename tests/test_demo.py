@@ -1,4 +1,10 @@
-"""``tunedeck demo --headless --json``: the whole campaign on the tiny model, end to end."""
+"""``tunedeck demo --headless --json``: the whole campaign on the tiny model, end to end.
+
+The demo's summary alone is checked: that a merged folder loads and matches its manifest, that
+a worker records its run, that bench rows are canonical are each tested on their own (test_merge.py,
+test_worker_in_process.py, test_worker.py, test_bench_run.py); what only the demo shows is that
+1,000 steps take held-out exact match from nothing to nearly all, and the bench diff says so too.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-from transformers import AutoModelForCausalLM
 
 from tests.helpers import tunedeck
 
@@ -19,10 +24,9 @@ def test_demo_learns_merges_and_reports(tmp_path: Path) -> None:
     assert result["eval"]["before"] < result["eval"]["after"]
     assert result["eval"]["after"] >= 0.9
     assert result["max_logit_diff"] <= 1e-3
-    merged = Path(result["merged"])
-    assert merged == tmp_path / "demo" / "runs" / "demo-r1" / "merged"
-    AutoModelForCausalLM.from_pretrained(merged)
-    assert (merged / "manifest.json").is_file()
+    assert Path(result["merged"]) == tmp_path / "demo" / "runs" / "demo-r1" / "merged"
+    assert result["train"]["steps"] == 1000
+    assert result["train"]["last_loss"] < result["train"]["first_loss"]
     # The held-out suite, benched on the base model (demo-r1@0) and on the trained run.
     bench = result["bench"]
     for name in ("reverse", "reverse-tests"):

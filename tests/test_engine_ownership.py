@@ -86,6 +86,7 @@ def test_the_lock_is_exclusive_and_dies_with_its_holder(tmp_path: Path) -> None:
     assert lock.held
 
 
+@pytest.mark.slow  # six engine processes and a real training worker
 def test_six_engine_starts_at_once_leave_one_engine_that_launches_a_queued_run_once(
     short_campaign: Campaign,
 ) -> None:

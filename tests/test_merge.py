@@ -14,6 +14,9 @@ from engine.demo.reverse_task import reverse_rows
 from engine.store.campaign import Campaign
 from tests.helpers import FAST_RUN, events, tunedeck, worker, write_jsonl
 
+# A training worker and a merge worker process per test: the fast loop has test_worker_in_process.py.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Campaign:
@@ -32,7 +35,7 @@ def trained_run(campaign: Campaign) -> Path:
     return run_dir
 
 
-def test_merge_writes_a_loadable_model_with_a_manifest(campaign, trained_run: Path, tiny_model: Path) -> None:  # type: ignore[no-untyped-def]
+def test_merge_writes_a_loadable_model_with_a_manifest(campaign: Campaign, trained_run: Path, tiny_model: Path) -> None:
     done = tunedeck("merge", "merge-me", "--campaign", str(campaign.root), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -60,7 +63,7 @@ def test_merge_writes_a_loadable_model_with_a_manifest(campaign, trained_run: Pa
     assert (merged_logits - base_logits).abs().max().item() > 0.1
 
 
-def test_merge_a_checkpoint(campaign, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
+def test_merge_a_checkpoint(campaign: Campaign, trained_run: Path) -> None:
     done = tunedeck("merge", "merge-me", "--checkpoint", "30", "--campaign", str(campaign.root), "--json")
     assert done.returncode == 0, done.stderr
     manifest = json.loads((trained_run / "merged" / "manifest.json").read_text())
@@ -68,7 +71,7 @@ def test_merge_a_checkpoint(campaign, trained_run: Path) -> None:  # type: ignor
     assert manifest["adapter"].endswith("checkpoint-30")
 
 
-def test_merge_of_a_missing_checkpoint_is_a_clear_error(campaign, trained_run: Path) -> None:  # type: ignore[no-untyped-def]
+def test_merge_of_a_missing_checkpoint_is_a_clear_error(campaign: Campaign, trained_run: Path) -> None:
     done = tunedeck("merge", "merge-me", "--checkpoint", "45", "--campaign", str(campaign.root))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import torch
 from transformers import AutoModelForCausalLM, PrinterCallback, Trainer, TrainingArguments
 
 from engine.demo.reverse_task import reverse_rows
@@ -17,7 +19,7 @@ from engine.worker.models import attach_lora, load_tokenizer
 
 
 class _NoWeights(PaddingCollator):
-    def __call__(self, features):  # type: ignore[no-untyped-def]
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = super().__call__(features)
         batch.pop("weights")  # a plain Trainer passes every key to the model
         return batch

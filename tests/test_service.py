@@ -69,7 +69,7 @@ def write_run(campaign: Campaign, name: str, **settings: int) -> Path:
     return path
 
 
-def cli(campaign: Campaign, *args: str) -> dict[str, Any]:
+def cli(campaign: Campaign, *args: str) -> Any:
     done = tunedeck(*args, "--campaign", str(campaign.root), "--json", timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -113,8 +113,16 @@ def test_engine_start_status_stop_and_private_socket(campaign: Campaign) -> None
     assert "NVML" in status["gpu"]["reason"]
     human = tunedeck("engine", "start", "--campaign", str(campaign.root))
     assert "GPU stats unavailable" in human.stdout
+    stopped = cli(campaign, "engine", "stop")
+    assert stopped["running"] is False
+    assert not engine_paths(campaign.root).socket.exists()
 
-    # Another local user cannot connect: the 0700 folder stops them before the socket.
+
+def test_another_local_user_cannot_connect(campaign: Campaign) -> None:
+    """The 0700 folder stops another user before the socket (the probe becomes user nobody)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: only root can switch the probe process to another user")
+    assert cli(campaign, "engine", "start")["running"] is True
     probe = (
         "import os, socket, sys\nos.setgid(65534); os.setuid(65534)\n"
         "s = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n"
@@ -126,11 +134,7 @@ def test_engine_start_status_stop_and_private_socket(campaign: Campaign) -> None
         text=True,
         check=False,
     )
-    if os.geteuid() == 0:
-        assert done.stdout.strip() == "refused", done.stderr
-    stopped = cli(campaign, "engine", "stop")
-    assert stopped["running"] is False
-    assert not engine_paths(campaign.root).socket.exists()
+    assert done.stdout.strip() == "refused", done.stderr
 
 
 def test_a_stale_socket_is_replaced(campaign: Campaign) -> None:
@@ -143,6 +147,7 @@ def test_a_stale_socket_is_replaced(campaign: Campaign) -> None:
     assert cli(campaign, "engine", "status")["running"] is True
 
 
+@pytest.mark.slow
 def test_run_streams_survives_engine_kill_and_is_readopted(campaign: Campaign) -> None:
     toml = write_run(campaign, "long", max_steps=400)
     queued = cli(campaign, "run", str(toml))
@@ -182,19 +187,20 @@ def test_run_streams_survives_engine_kill_and_is_readopted(campaign: Campaign) -
     assert cli(campaign, "status", "long")["state"] == "finished"
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_worker_fails_the_run_with_the_signal(campaign: Campaign) -> None:
     cli(campaign, "run", str(write_run(campaign, "doomed", max_steps=5000)))
     pid = wait_for(lambda: cli(campaign, "status", "doomed")["pid"], what="the worker's pid")
     wait_for(lambda: (campaign.run("doomed").root / "metrics.jsonl").exists(), what="training")
     os.kill(pid, signal.SIGKILL)
-    killed_at = time.monotonic()
+    # How soon the state follows (under 2 s on an idle machine) is measured by tests/perf/bench_timings.py.
     wait_for(lambda: cli(campaign, "status", "doomed")["state"] == "failed", timeout=10, what="failed state")
-    assert time.monotonic() - killed_at < 2.0
     failed = [e for e in read_jsonl(campaign.run("doomed").events) if e["event"] == "failed"]
     assert len(failed) == 1
     assert failed[0]["signal"] == "SIGKILL"
 
 
+@pytest.mark.slow
 def test_tunedeck_stop_checkpoints_and_stops(campaign: Campaign) -> None:
     cli(campaign, "run", str(write_run(campaign, "halt", max_steps=5000, save_steps=1000)))
     run_dir = campaign.run("halt").root
@@ -210,6 +216,7 @@ def test_tunedeck_stop_checkpoints_and_stops(campaign: Campaign) -> None:
     assert resumed["state"] in ("queued", "running")
 
 
+@pytest.mark.slow
 def test_queue_runs_one_job_at_a_time(campaign: Campaign) -> None:
     cli(campaign, "run", str(write_run(campaign, "first", max_steps=5000)))
     second = cli(campaign, "run", str(write_run(campaign, "second", max_steps=20)))
@@ -220,6 +227,7 @@ def test_queue_runs_one_job_at_a_time(campaign: Campaign) -> None:
     wait_for(lambda: cli(campaign, "status", "second")["state"] == "finished", timeout=90, what="second to finish")
 
 
+@pytest.mark.slow
 def test_watch_rule_stops_a_run_at_the_first_value_above(campaign: Campaign) -> None:
     campaign_toml = campaign.root / "campaign.toml"
     campaign_toml.write_text(campaign_toml.read_text() + WATCH_RULE.format(threshold=1.9))

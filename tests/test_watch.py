@@ -34,7 +34,7 @@ def run(*values: float | None, start: int = 10, every: int = 10, metric: str = "
 
 def _json(alerts: list[Alert]) -> list[dict[str, Any]]:
     """Alerts as JSON dicts, so NaN values compare equal."""
-    return [a.to_json() for a in alerts]
+    return [a.model_dump(mode="json") for a in alerts]
 
 
 def fired(rules: list[WatchRule], records: list[dict[str, Any]]) -> dict[str, tuple[int, float, int]]:
@@ -84,7 +84,7 @@ def test_nonfinite_with_bare_nan_from_a_real_metrics_file(tmp_path: Path) -> Non
     nan = alerts[0]
     assert (nan.first_step, nan.count, nan.action) == (3, 3, "stop")
     assert math.isnan(nan.value)
-    assert json.loads(json.dumps(nan.to_json())) == {
+    assert json.loads(json.dumps(nan.model_dump(mode="json"))) == {
         "rule": "nan",
         "metric": "loss",
         "first_step": 3,
@@ -95,9 +95,11 @@ def test_nonfinite_with_bare_nan_from_a_real_metrics_file(tmp_path: Path) -> Non
 
 
 def test_to_json_is_json_safe_for_infinities() -> None:
-    assert Alert("r", "m", 1, INF, 1, "warn").to_json()["value"] == "Infinity"
-    assert Alert("r", "m", 1, -INF, 1, "warn").to_json()["value"] == "-Infinity"
-    assert Alert("r", "m", 1, 0.25, 1, "warn").to_json()["value"] == 0.25
+    def value(x: float) -> Any:
+        alert = Alert(rule="r", metric="m", first_step=1, value=x, count=1, action="warn")
+        return alert.model_dump(mode="json")["value"]
+
+    assert (value(INF), value(-INF), value(0.25)) == ("Infinity", "-Infinity", 0.25)
 
 
 def test_action_is_carried_and_defaults_to_warn() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from engine.store.campaign import Campaign
-from tests.helpers import REPO, tunedeck
+from tests.helpers import REPO, tunedeck_here
 
 RULES = """
 [[watch]]
@@ -49,15 +50,15 @@ action = "warn"
 """
 
 
-def test_watch_reports_first_step_and_count_for_every_rule_kind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_watch_reports_first_step_and_count_for_every_rule_kind(tmp_path: Path) -> None:
     campaign = Campaign.create(tmp_path / "c", "grpo")
     toml = campaign.root / "campaign.toml"
     toml.write_text(toml.read_text() + RULES)
     source = REPO / "tests" / "data" / "trainer_state" / "grpo_watch.json"
-    imported = tunedeck("import", "trainer-state", str(source), "--run", "v4.1", "--campaign", str(campaign.root))
+    imported = tunedeck_here("import", "trainer-state", str(source), "--run", "v4.1", "--campaign", str(campaign.root))
     assert imported.returncode == 0, imported.stderr
 
-    done = tunedeck("watch", "v4.1", "--campaign", str(campaign.root), "--json")
+    done = tunedeck_here("watch", "v4.1", "--campaign", str(campaign.root), "--json")
     assert done.returncode == 0, done.stderr
     alerts = {a["rule"]: a for a in json.loads(done.stdout)["alerts"]}
     assert set(alerts) == {"grad-spike", "zero-std", "length-ceiling", "eval-plateau", "loss-nonfinite"}
@@ -83,16 +84,15 @@ def test_watch_reports_first_step_and_count_for_every_rule_kind(tmp_path) -> Non
     # the extraction rule only looks after step 100: the run ends at 60, so it stays quiet
 
 
-def test_watch_without_rules_or_alerts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_watch_without_rules_or_alerts(tmp_path: Path) -> None:
     campaign = Campaign.create(tmp_path / "c", "quiet")
     source = REPO / "tests" / "data" / "trainer_state" / "grpo_watch.json"
-    assert (
-        tunedeck("import", "trainer-state", str(source), "--run", "r", "--campaign", str(campaign.root)).returncode == 0
-    )
-    done = tunedeck("watch", "r", "--campaign", str(campaign.root), "--json")
+    imported = tunedeck_here("import", "trainer-state", str(source), "--run", "r", "--campaign", str(campaign.root))
+    assert imported.returncode == 0
+    done = tunedeck_here("watch", "r", "--campaign", str(campaign.root), "--json")
     assert json.loads(done.stdout) == {"alerts": []}
-    human = tunedeck("watch", "r", "--campaign", str(campaign.root))
+    human = tunedeck_here("watch", "r", "--campaign", str(campaign.root))
     assert human.stdout.strip() == "no watch rules in campaign.toml"
-    missing = tunedeck("watch", "ghost", "--campaign", str(campaign.root))
+    missing = tunedeck_here("watch", "ghost", "--campaign", str(campaign.root))
     assert missing.returncode == 2
     assert "no run named 'ghost'" in missing.stderr

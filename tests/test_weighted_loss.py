@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,23 +174,38 @@ def _train_losses(tiny_model: Path, tmp_path: Path, batch_size: int, grad_accum:
     return [(h["loss"], h["grad_norm"]) for h in trainer.state.log_history if "loss" in h]
 
 
-def test_grad_accumulation_matches_a_batch_twice_the_size(tiny_model: Path, tmp_path: Path) -> None:
-    one_batch = _train_losses(tiny_model, tmp_path, batch_size=16, grad_accum=1)
-    accumulated = _train_losses(tiny_model, tmp_path, batch_size=8, grad_accum=2)
+TrainLosses = Callable[[int, int], list[tuple[float, float]]]
+
+
+@pytest.fixture(scope="module")
+def train_losses(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainLosses:
+    """``_train_losses`` by (batch size, accumulation), each trained once for the module and then only read."""
+
+    @functools.cache
+    def losses(batch_size: int, grad_accum: int) -> list[tuple[float, float]]:
+        folder = tmp_path_factory.mktemp(f"b{batch_size}-ga{grad_accum}")
+        return _train_losses(tiny_model, folder, batch_size=batch_size, grad_accum=grad_accum)
+
+    return losses
+
+
+def test_grad_accumulation_matches_a_batch_twice_the_size(train_losses: TrainLosses) -> None:
+    one_batch = train_losses(16, 1)
+    accumulated = train_losses(8, 2)
     assert len(one_batch) == len(accumulated) == 6
     for (loss_a, norm_a), (loss_b, norm_b) in zip(one_batch, accumulated, strict=True):
         assert loss_b == pytest.approx(loss_a, rel=1e-4)
         assert norm_b == pytest.approx(norm_a, rel=1e-3)
 
 
-def test_batch_composition_changes_the_logged_loss(tiny_model: Path, tmp_path: Path) -> None:
+def test_batch_composition_changes_the_logged_loss(train_losses: TrainLosses) -> None:
     """The comparison above can fail: other batches give other losses at the same tolerance."""
-    a = _train_losses(tiny_model, tmp_path, batch_size=16, grad_accum=1)
-    b = _train_losses(tiny_model, tmp_path, batch_size=4, grad_accum=1)
+    a = train_losses(16, 1)
+    b = train_losses(4, 1)
     assert a[0][0] != pytest.approx(b[0][0], rel=1e-4)
 
 
-def test_plain_hf_trainer_reference(tiny_model: Path, tmp_path: Path) -> None:
+def test_plain_hf_trainer_reference(tiny_model: Path, tmp_path: Path, train_losses: TrainLosses) -> None:
     """HF's own Trainer on the same data logs the same first loss as ours (all weights 1)."""
     tokenizer = load_tokenizer(tiny_model)
     torch.manual_seed(0)
@@ -213,5 +230,5 @@ def test_plain_hf_trainer_reference(tiny_model: Path, tmp_path: Path) -> None:
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     hf = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    ours = [loss for loss, _ in _train_losses(tiny_model, tmp_path, batch_size=16, grad_accum=1)[:2]]
+    ours = [loss for loss, _ in train_losses(16, 1)[:2]]
     assert ours == pytest.approx(hf, rel=1e-5)

@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.store.campaign import Campaign
 from engine.store.checkpoints import complete_checkpoints
 from engine.store.metrics import read_metrics, series
 from tests.helpers import events, tunedeck, worker
+
+# Real worker processes, killed and resumed: the fast loop has test_worker_in_process.py.
+pytestmark = pytest.mark.slow
+MakeRun = Callable[..., Path]
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 120.0, what: str = "condition") -> None:
@@ -30,7 +35,7 @@ def _last_step(run_dir: Path) -> int:
     return records[-1]["step"] if records else 0
 
 
-def test_a_real_run_learns_and_records_everything(campaign, make_run) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_run_learns_and_records_everything(campaign: Campaign, make_run: MakeRun) -> None:
     run_dir = make_run("learn", max_steps=200, logging_steps=10, save_steps=100)
     done = tunedeck("run", str(run_dir / "run.toml"), "--foreground", "--campaign", str(campaign.root))
     assert done.returncode == 0, done.stderr
@@ -49,7 +54,7 @@ def test_a_real_run_learns_and_records_everything(campaign, make_run) -> None:  
     assert sorted(complete_checkpoints(run_dir / "checkpoints")) == [100, 200]
 
 
-def test_eval_split_logs_eval_loss(campaign, make_run) -> None:  # type: ignore[no-untyped-def]
+def test_eval_split_logs_eval_loss(campaign: Campaign, make_run: MakeRun) -> None:
     text = (
         'dataset = "datasets/train.jsonl"\neval_fraction = 0.1\n'
         "[train]\nlearning_rate = 5e-3\nbatch_size = 16\nmax_steps = 20\nlogging_steps = 10\n"
@@ -64,7 +69,7 @@ def test_eval_split_logs_eval_loss(campaign, make_run) -> None:  # type: ignore[
     assert "eval_loss" in at_10  # train and eval share the step, both kept
 
 
-def test_sigkill_between_checkpoints_then_resume_reproduces_the_run(campaign, make_run) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_between_checkpoints_then_resume_reproduces_the_run(campaign: Campaign, make_run: MakeRun) -> None:
     settings = {"max_steps": 80, "logging_steps": 2, "save_steps": 20}
     reference = make_run("reference", **settings)
     assert worker(reference).wait(timeout=300) == 0
@@ -101,7 +106,7 @@ def test_sigkill_between_checkpoints_then_resume_reproduces_the_run(campaign, ma
     assert Path(resumed_from).name != "checkpoint-9999"
 
 
-def test_stop_request_saves_a_checkpoint_and_stops_cleanly(campaign, make_run) -> None:  # type: ignore[no-untyped-def]
+def test_stop_request_saves_a_checkpoint_and_stops_cleanly(campaign: Campaign, make_run: MakeRun) -> None:
     run_dir = make_run("stoppable", max_steps=5000, logging_steps=1, save_steps=1000)
     process = worker(run_dir)
     _wait_for(lambda: _last_step(run_dir) >= 5, what="training to start")
@@ -117,7 +122,7 @@ def test_stop_request_saves_a_checkpoint_and_stops_cleanly(campaign, make_run) -
     assert not (run_dir / "adapter").exists()  # a stopped run has checkpoints, not a final adapter
 
 
-def test_sigterm_is_a_stop_request(campaign, make_run) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_is_a_stop_request(campaign: Campaign, make_run: MakeRun) -> None:
     run_dir = make_run("terminated", max_steps=5000, logging_steps=1, save_steps=1000)
     process = worker(run_dir)
     _wait_for(lambda: _last_step(run_dir) >= 3, what="training to start")

@@ -8,7 +8,11 @@ with what the cache last loaded, and only changed files are re-read (a whole-fil
 process holds its lock, or it was written by an incompatible version — the rows are read from
 the files into memory instead: slower, never wrong.
 
-The queries themselves live in ``queries/*.sql`` and see one table, ``bench_rows``.
+The queries themselves live in ``queries/*.sql`` and see ``bench_rows`` and the ``task_verdicts``
+view. Nothing outside this module touches the connection: callers run a query by name
+(``query``, ``records``, ``materialise``) and a ``duckdb.Error`` comes back as ``BenchQueryError``
+naming the query. The only SQL written here is the cache's own definition: its tables, the
+loader that mirrors the files into them, and the bookkeeping of which files it has seen.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import duckdb
 import queries
 from engine.bench.rows import check_row
 from engine.bench.store import bench_files, bench_root
-from engine.errors import TunedeckError
+from engine.errors import BenchQueryError, TunedeckError
 from engine.store.campaign import Campaign, ensure_private_dir
 from engine.store.jsonl import scan_jsonl
 
@@ -170,9 +174,14 @@ class BenchDB:
             raise
 
     def _readable(self, path: Path) -> bool:
-        """Whether DuckDB's JSON reader accepts every line of ``path``."""
+        """Whether DuckDB's JSON reader accepts every line of ``path``, every column cast included.
+
+        ``count(*)`` alone would not read the columns, so a value that does not fit its type
+        (``"sample": 3000000000`` in an INTEGER) would pass here and fail the whole insert.
+        """
+        every_column = ", ".join(f"count({name})" for name in ROW_COLUMNS)
         try:
-            self.con.execute(f"SELECT count(*) FROM {_read_json('$files')}", {"files": [str(path)]}).fetchall()
+            self.con.execute(f"SELECT {every_column} FROM {_read_json('$files')}", {"files": [str(path)]}).fetchall()
         except duckdb.Error:
             return False
         return True
@@ -197,17 +206,53 @@ class BenchDB:
         if rows:
             self.con.executemany("INSERT INTO bench_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    # -- queries -------------------------------------------------------------------------
+    # -- queries: the only way in from outside this module --------------------------------
+    #
+    # Each call runs one named statement and fetches all of it before returning, so no result
+    # is ever left open on the connection (ENGINE_NOTES "DuckDB 2.0": no fetchone). They share
+    # this one connection rather than a ``con.cursor()`` each: a DuckDB cursor is a connection
+    # of its own and would not see the TEMP view and tables the queries read.
 
-    def query(self, name: str, **params: Any) -> list[tuple[Any, ...]]:
-        """Run ``queries/<name>.sql`` with named parameters; all rows (DuckDB 2.0: no fetchone)."""
-        return self.con.execute(queries.load(name), params).fetchall()
+    def query(self, name: str, /, *args: Any, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row of ``queries/<name>.sql`` run with ``?`` (args) or ``$name`` (params) parameters."""
+        return self._run(name, _sql(name), args, params)[1]
 
-    def records(self, name: str, **params: Any) -> list[dict[str, Any]]:
+    def records(self, name: str, /, *args: Any, **params: Any) -> list[dict[str, Any]]:
         """Like ``query`` but each row as a dict keyed by column name."""
-        cursor = self.con.execute(queries.load(name), params)
-        columns = [d[0] for d in cursor.description or []]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        columns, rows = self._run(name, _sql(name), args, params)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def materialise(self, table: str, name: str, /, *args: Any, **params: Any) -> None:
+        """Run ``queries/<name>.sql`` once into TEMP TABLE ``table``, for the queries that read it."""
+        if not table.isidentifier():
+            raise ValueError(f"not a table name: {table!r}")
+        self._run(name, f"CREATE OR REPLACE TEMP TABLE {table} AS {_sql(name)}", args, params)
+
+    def _run(
+        self, name: str, sql: str, args: tuple[Any, ...], params: dict[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        if args and params:
+            raise TypeError("give ? parameters or $name parameters, not both")
+        try:
+            result = self.con.execute(sql, list(args) if args else params)
+            columns = [d[0] for d in result.description or []]
+            return columns, result.fetchall()
+        except duckdb.Error as exc:
+            raise BenchQueryError(name, _first_line(exc)) from exc
+
+
+def _sql(name: str) -> str:
+    """The text of a named query; an unknown name is a ``BenchQueryError`` like a failing one."""
+    try:
+        return queries.load(name)
+    except (FileNotFoundError, ValueError):
+        raise BenchQueryError(name, f"no such query (queries/{name}.sql)") from None
+
+
+def _first_line(exc: duckdb.Error) -> str:
+    # DuckDB appends the statement and a caret on later lines; the first says what went wrong.
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _json(value: Any) -> str:

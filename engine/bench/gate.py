@@ -8,46 +8,12 @@ The gate reads bench rows, so it works the same on a run and on one of its check
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
+from engine.api import GateAnchors, GatePassRate, GateResult
 from engine.bench.compare import diff, require_results
 from engine.bench.db import BenchDB
 from engine.errors import ConfigError
 from engine.store.config import GateConfig
 from engine.store.production import production_path, read_production
-
-
-@dataclass
-class GateResult:
-    ref: str
-    passed: bool
-    anchors_total: int = 0
-    anchors_passed: int = 0
-    anchors_failed: list[str] = field(default_factory=list)
-    anchors_missing: list[str] = field(default_factory=list)
-    lost: list[str] = field(default_factory=list)
-    production: str | None = None
-    pass_rates: dict[str, dict[str, Any]] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.ref,
-            "passed": self.passed,
-            "anchors": {
-                "total": self.anchors_total,
-                "passed": self.anchors_passed,
-                "failed": self.anchors_failed,
-                "missing": self.anchors_missing,
-            },
-            "lost": self.lost,
-            "production": self.production,
-            "pass_rates": self.pass_rates,
-            "reasons": self.reasons,
-            "notes": self.notes,
-        }
 
 
 def gate_config(db: BenchDB) -> GateConfig:
@@ -65,23 +31,32 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
     """Apply the campaign's gate to the bench rows of ``ref`` (a run or RUN@STEP)."""
     config = config or gate_config(db)
     require_results(db, ref)
-    result = GateResult(ref, passed=True)
+    result = GateResult(
+        run=ref,
+        passed=True,
+        anchors=GateAnchors(total=0, passed=0, failed=[], missing=[]),
+        lost=[],
+        production=None,
+        pass_rates={},
+        reasons=[],
+        notes=[],
+    )
 
     if config.anchors:
         anchors = list(dict.fromkeys(config.anchors))
-        result.anchors_total = len(anchors)
+        result.anchors.total = len(anchors)
         for task_id, passed, _benches in db.query("anchors", run=ref, anchors=anchors):
             if passed:
-                result.anchors_passed += 1
+                result.anchors.passed += 1
             else:
-                result.anchors_failed.append(task_id)
+                result.anchors.failed.append(task_id)
                 if passed is None:
-                    result.anchors_missing.append(task_id)
-        if result.anchors_failed:
-            missing = f" ({len(result.anchors_missing)} not evaluated)" if result.anchors_missing else ""
+                    result.anchors.missing.append(task_id)
+        if result.anchors.failed:
+            missing = f" ({len(result.anchors.missing)} not evaluated)" if result.anchors.missing else ""
             result.reasons.append(
-                f"anchors {result.anchors_passed}/{result.anchors_total}: failed "
-                f"{', '.join(result.anchors_failed)}{missing}"
+                f"anchors {result.anchors.passed}/{result.anchors.total}: failed "
+                f"{', '.join(result.anchors.failed)}{missing}"
             )
 
     if config.max_lost is not None:
@@ -94,9 +69,9 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
         else:
             result.production = str(pointer["run"])
             compared = diff(db, ref, result.production, baseline_is_production=True)
-            result.lost = compared.rows["lost"]
-            production_wins = set(_passed(db, result.production))
-            unchecked = [k for k in compared.rows["only_baseline"] if k in production_wins]
+            result.lost = compared.lost
+            production_wins = {key for (key,) in db.query("passed_rows", run=result.production)}
+            unchecked = [k for k in compared.only_baseline if k in production_wins]
             if unchecked:
                 result.notes.append(
                     f"{len(unchecked)} rows production passes were not evaluated for {ref}: {', '.join(unchecked[:10])}"
@@ -115,12 +90,9 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
             if rate is None:
                 result.reasons.append(f"{bench}: no results (min_pass_rate = {minimum})")
                 continue
-            result.pass_rates[bench] = {
-                "total": rate["total"],
-                "passed": rate["passed"],
-                "pass_rate": rate["pass_rate"],
-                "min": minimum,
-            }
+            result.pass_rates[bench] = GatePassRate(
+                total=rate["total"], passed=rate["passed"], pass_rate=rate["pass_rate"], min=minimum
+            )
             if rate["pass_rate"] < minimum:
                 result.reasons.append(
                     f"{bench}: pass rate {rate['pass_rate']:.3f} ({rate['passed']}/{rate['total']}) below {minimum}"
@@ -128,8 +100,3 @@ def evaluate_gate(db: BenchDB, ref: str, config: GateConfig | None = None) -> Ga
 
     result.passed = not result.reasons
     return result
-
-
-def _passed(db: BenchDB, ref: str) -> list[str]:
-    rows = db.con.execute("SELECT bench, task_id FROM task_verdicts WHERE run = ? AND passed", [ref]).fetchall()
-    return [f"{bench}:{task_id}" for bench, task_id in rows]

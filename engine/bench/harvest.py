@@ -9,37 +9,18 @@ rows it already passes as positive contrast (``class = "anchor"``), the gate's a
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.api import HarvestSummary
 from engine.bench.compare import require_results
 from engine.bench.db import BenchDB
 from engine.errors import DatasetError
 from engine.store.jsonl import scan_jsonl, write_jsonl_atomic
+from engine.store.numbers import is_integer
 
 # Keys a reference row may use for its solution, in order of preference.
 SOLUTION_KEYS = ("completion", "solution", "canonical_solution", "reference", "code")
-
-
-@dataclass
-class HarvestSummary:
-    out: Path
-    poison: int = 0
-    anchors: int = 0
-    failed_without_ref: list[str] = field(default_factory=list)
-    refs_unused: int = 0
-    skipped_refs: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "out": str(self.out),
-            "rows": self.poison + self.anchors,
-            "poison": self.poison,
-            "anchors": self.anchors,
-            "failed_without_ref": self.failed_without_ref,
-            "skipped_refs": self.skipped_refs,
-        }
 
 
 def load_refs(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -55,7 +36,7 @@ def load_refs(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
         record = item.record or {}
         task_id, prompt = record.get("task_id"), record.get("prompt")
         solution = next((record[k] for k in SOLUTION_KEYS if isinstance(record.get(k), str)), None)
-        if not isinstance(task_id, str | int) or isinstance(task_id, bool):
+        if not (isinstance(task_id, str) or is_integer(task_id)):
             skipped.append(f"{path}:{item.lineno}: task_id: missing")
         elif not isinstance(prompt, str):
             skipped.append(f"{path}:{item.lineno}: prompt: missing or not a string")
@@ -72,15 +53,20 @@ def load_refs(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
     return refs, skipped
 
 
-def harvest(db: BenchDB, ref: str, refs_path: Path, out: Path, *, anchors: int = 20, seed: int = 0) -> HarvestSummary:
-    """Write ``out``: ``ref``'s failed rows with references, plus up to ``anchors`` passed rows."""
+def harvest(
+    db: BenchDB, ref: str, refs_path: Path, out: Path, *, anchors: int = 20, seed: int = 0, force: bool = False
+) -> HarvestSummary:
+    """Write ``out``: ``ref``'s failed rows with references, plus up to ``anchors`` passed rows.
+
+    An existing ``out`` is replaced only with ``force``: a mistyped ``--out campaign.toml``
+    must not cost anyone their campaign.
+    """
+    if out.exists() and not force:
+        raise DatasetError("already exists; pass --force to replace it", path=out, field="--out")
     require_results(db, ref)
     refs, skipped = load_refs(refs_path)
-    verdicts = db.con.execute(
-        "SELECT bench, task_id, passed FROM task_verdicts WHERE run = ? ORDER BY bench, length(task_id), task_id",
-        [ref],
-    ).fetchall()
-    summary = HarvestSummary(out, skipped_refs=skipped)
+    verdicts = db.query("run_verdicts", run=ref)
+    failed_without_ref: list[str] = []
     rows: list[dict[str, Any]] = []
     wins: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -88,7 +74,7 @@ def harvest(db: BenchDB, ref: str, refs_path: Path, out: Path, *, anchors: int =
         reference = refs.get(f"{bench}:{task_id}") or refs.get(task_id)
         if reference is None:
             if not passed:
-                summary.failed_without_ref.append(f"{bench}:{task_id}")
+                failed_without_ref.append(f"{bench}:{task_id}")
             continue
         if task_id in seen:  # the same task in two benches (EvalPlus base and plus) trains once
             continue
@@ -110,7 +96,13 @@ def harvest(db: BenchDB, ref: str, refs_path: Path, out: Path, *, anchors: int =
             break
         if win["task_id"] not in {c["task_id"] for c in chosen}:
             chosen.append(win)
-    summary.poison, summary.anchors = len(rows), len(chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out, rows + chosen)
-    return summary
+    return HarvestSummary(
+        out=out,
+        rows=len(rows) + len(chosen),
+        poison=len(rows),
+        anchors=len(chosen),
+        failed_without_ref=failed_without_ref,
+        skipped_refs=skipped,
+    )

@@ -7,53 +7,16 @@ no valid row leaves the campaign untouched. Each bench is then written whole wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.api import BenchImportSummary, BenchTotals
 from engine.bench.formats import FORMATS, PARSERS, Sink
 from engine.bench.formats.detect import resolve
 from engine.bench.rows import validate_bench_name
 from engine.bench.store import parse_ref, write_bench
 from engine.errors import ImportFormatError, NotFoundError
 from engine.store.campaign import Campaign
-
-
-@dataclass(frozen=True)
-class BenchTotals:
-    """``total``: distinct task ids; ``passed``: tasks whose first (lowest) sample passed."""
-
-    total: int
-    passed: int
-
-    def to_json(self) -> dict[str, int]:
-        return {"total": self.total, "passed": self.passed}
-
-
-@dataclass
-class ImportSummary:
-    """What one import did; ``reasons`` has one ``file:line: field: why`` per skipped line."""
-
-    run: str
-    format: str
-    path: Path
-    rows: int
-    benches: dict[str, BenchTotals] = field(default_factory=dict)
-    skipped: int = 0
-    reasons: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.run,
-            "format": self.format,
-            "path": str(self.path),
-            "rows": self.rows,
-            "benches": {name: totals.to_json() for name, totals in self.benches.items()},
-            "skipped": self.skipped,
-            "reasons": list(self.reasons),
-            "files": [str(path) for path in self.files],
-        }
 
 
 def bench_totals(rows: list[dict[str, Any]]) -> BenchTotals:
@@ -68,7 +31,7 @@ def bench_totals(rows: list[dict[str, Any]]) -> BenchTotals:
 
 def import_results(
     campaign: Campaign, path: Path, run: str, *, fmt: str = "auto", bench: str | None = None
-) -> ImportSummary:
+) -> BenchImportSummary:
     """Import ``path`` as the results of ``run`` (``RUN`` or ``RUN@STEP``; no run.toml needed).
 
     ``fmt`` is ``auto`` or one of ``FORMATS``; ``bench`` overrides the bench name the file
@@ -88,10 +51,14 @@ def import_results(
     if sink.rows == 0:
         first = f"; first: {sink.reasons[0]}" if sink.reasons else ""
         raise ImportFormatError(f"no valid {used} row to import ({sink.skipped} skipped{first})", path=path)
-    summary = ImportSummary(
-        run=str(ref), format=used, path=path, rows=sink.rows, skipped=sink.skipped, reasons=sink.reasons
+    files = [write_bench(campaign, ref, name, rows) for name, rows in sink.benches.items()]
+    return BenchImportSummary(
+        run=str(ref),
+        format=used,
+        path=path,
+        rows=sink.rows,
+        benches={name: bench_totals(rows) for name, rows in sink.benches.items()},
+        skipped=sink.skipped,
+        reasons=sink.reasons,
+        files=files,
     )
-    for name, rows in sink.benches.items():
-        summary.files.append(write_bench(campaign, ref, name, rows))
-        summary.benches[name] = bench_totals(rows)
-    return summary

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.errors import ImportFormatError
 from engine.store.names import is_valid_run_name
+from engine.store.numbers import is_integer, is_number
 
 # The keys every canonical row has, in the order they are written.
 ROW_FIELDS = ("run", "bench", "task_id", "passed", "error", "score", "scores", "sample", "latency_ms")
@@ -76,10 +77,15 @@ def bench_row(
     return row
 
 
+# The cache's sample column is a 32-bit INTEGER: a larger number once made every query of the
+# campaign fail until the file was deleted by hand, so it is refused at the door instead.
+MAX_SAMPLE = 2**31 - 1
+
+
 def _finite_or_none(value: Any, *, path: str, line: int, field: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise ImportFormatError(f"expected a number or null, got {value!r}", path=path, line=line, field=field)
     if not math.isfinite(value):
         raise ImportFormatError(f"{value} is not a finite number", path=path, line=line, field=field)
@@ -100,7 +106,7 @@ def check_row(obj: Any, *, run: str, bench: str | None, path: str, line: int) ->
         raise ImportFormatError("missing (or pass --bench)", path=path, line=line, field="bench")
     validate_bench_name(name, path=path, line=line)
     task_id = obj.get("task_id")
-    if not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or str(task_id) == "":
+    if not (isinstance(task_id, str) or is_integer(task_id)) or str(task_id) == "":
         raise ImportFormatError("missing or not a string", path=path, line=line, field="task_id")
     passed = obj.get("passed")
     if not isinstance(passed, bool):
@@ -109,8 +115,10 @@ def check_row(obj: Any, *, run: str, bench: str | None, path: str, line: int) ->
     if error is not None and not isinstance(error, str):
         error = str(error)
     sample = obj.get("sample", 0)
-    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
-        raise ImportFormatError(f"expected an integer >= 0, got {sample!r}", path=path, line=line, field="sample")
+    if not is_integer(sample) or not 0 <= sample <= MAX_SAMPLE:
+        raise ImportFormatError(
+            f"expected an integer from 0 to {MAX_SAMPLE}, got {sample!r}", path=path, line=line, field="sample"
+        )
     scores = obj.get("scores")
     if scores is not None:
         if not isinstance(scores, dict):

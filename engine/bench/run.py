@@ -18,15 +18,15 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.api import BenchRunSummary, BenchTotals
 from engine.bench.model_choice import choose_model
 from engine.bench.rows import bench_row
 from engine.bench.sandbox import network_isolation
 from engine.bench.score import score_completions
-from engine.bench.store import ModelRef, parse_ref, write_bench
+from engine.bench.store import ModelRef, resolve_ref, write_bench
 from engine.bench.suite import SuiteRow, load_suite
 from engine.errors import ConfigError, TunedeckError
 from engine.runs.launch import python_module
@@ -39,38 +39,6 @@ MAX_SAMPLES = 100
 
 class BenchWorkerFailed(TunedeckError):
     """The generation worker exited with an error."""
-
-
-@dataclass
-class RunSummary:
-    """What ``tunedeck bench run --json`` prints."""
-
-    run: str
-    rows: int
-    benches: dict[str, dict[str, int]] = field(default_factory=dict)
-    seconds: float = 0.0
-    model: str = ""
-    samples: int = 1
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.run,
-            "rows": self.rows,
-            "benches": self.benches,
-            "seconds": self.seconds,
-            "model": self.model,
-            "samples": self.samples,
-        }
-
-
-def resolve_ref(ref: str, checkpoint: int | None) -> ModelRef:
-    """``RUN`` plus ``--checkpoint STEP``, or ``RUN@STEP``: the model the rows are filed under."""
-    parsed = parse_ref(ref)
-    if checkpoint is not None and checkpoint < 0:
-        raise ConfigError(f"must be a step >= 0, got {checkpoint}", field="checkpoint")
-    if parsed.step is not None and checkpoint is not None and parsed.step != checkpoint:
-        raise ConfigError(f"{ref!r} names step {parsed.step} but --checkpoint says {checkpoint}", field="checkpoint")
-    return ModelRef(parsed.run, parsed.step if parsed.step is not None else checkpoint)
 
 
 def _last_line(log: Path, since: int) -> str:
@@ -130,7 +98,7 @@ def run_suite(
     samples: int = 1,
     checkpoint: int | None = None,
     say: Callable[[str], None] | None = None,
-) -> RunSummary:
+) -> BenchRunSummary:
     """Generate ``suite`` with the model ``ref`` names, score every row and write its bench rows.
 
     ``ref`` is ``RUN`` or ``RUN@STEP``; ``checkpoint`` is the same STEP given separately (0 is
@@ -188,10 +156,10 @@ def run_suite(
     for bench, bench_rows in by_bench.items():  # suite order within each sample
         write_bench(campaign, model_ref, bench, bench_rows)
     record_event(paths.events, "bench", ref=name, suite=str(suite), model=choice.label, samples=samples, benches=totals)
-    summary = RunSummary(
+    summary = BenchRunSummary(
         run=name,
         rows=len(items),
-        benches=totals,
+        benches={bench: BenchTotals(**counts) for bench, counts in totals.items()},
         seconds=round(time.monotonic() - started, 2),
         model=choice.label,
         samples=samples,

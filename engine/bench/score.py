@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.bench.sandbox import Program, run_program, run_programs
 from engine.bench.suite import SuiteRow
+from engine.store.numbers import is_number
 
 Score = tuple[bool, str | None]
 _SHOWN = 80  # characters of a completion quoted in an error
@@ -178,14 +179,10 @@ def extract_json_object(completion: str) -> dict[str, Any] | None:
     return None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _mismatch(want: Any, got: Any, field: str) -> str | None:
     """Why ``got`` does not match ``want`` at ``field`` (None when it does)."""
-    if _is_number(want):
-        ok = _is_number(got) and math.isclose(float(got), float(want), rel_tol=1e-6, abs_tol=1e-9)
+    if is_number(want):
+        ok = is_number(got) and math.isclose(float(got), float(want), rel_tol=1e-6, abs_tol=1e-9)
     elif isinstance(want, str):
         ok = isinstance(got, str) and got.strip() == want.strip()
     elif isinstance(want, dict):

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench.rows import validate_bench_name
-from engine.errors import RunNameError
-from engine.store.campaign import Campaign
+from engine.errors import ConfigError, RunNameError
+from engine.store.campaign import Campaign, engine_paths, ensure_private_dir
 from engine.store.jsonl import write_jsonl_atomic
+from engine.store.locks import ExclusiveLock
 from engine.store.names import is_valid_run_name
 
 BENCH_DIR = "bench"
@@ -44,6 +45,19 @@ def parse_ref(text: str, *, field: str = "run") -> ModelRef:
             field=field,
         )
     return ModelRef(match["run"], int(match["step"]) if match["step"] is not None else None)
+
+
+def resolve_ref(ref: str, checkpoint: int | None) -> ModelRef:
+    """``RUN`` plus ``--checkpoint STEP``, or ``RUN@STEP``: the adapter saved at step STEP (0: the base model).
+
+    What ``--checkpoint`` means on every command (bench run, gate, merge).
+    """
+    parsed = parse_ref(ref)
+    if checkpoint is not None and checkpoint < 0:
+        raise ConfigError(f"must be a step >= 0, got {checkpoint}", field="checkpoint")
+    if parsed.step is not None and checkpoint is not None and parsed.step != checkpoint:
+        raise ConfigError(f"{ref!r} names step {parsed.step} but --checkpoint says {checkpoint}", field="checkpoint")
+    return ModelRef(parsed.run, parsed.step if parsed.step is not None else checkpoint)
 
 
 def is_valid_ref(text: str) -> bool:
@@ -73,6 +87,44 @@ def write_bench(campaign: Campaign, ref: ModelRef | str, bench: str, rows: Itera
     path.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(path, rows)
     return path
+
+
+# How long a second writer of the same model's results waits for the first before giving up.
+WRITER_WAIT_S = 60.0
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except FileNotFoundError:
+        return 0
+
+
+def replace_benches(
+    campaign: Campaign, ref: ModelRef | str, benches: dict[str, list[dict[str, Any]]]
+) -> dict[str, int]:
+    """Replace the rows of several benches of one model, one writer per model at a time.
+
+    Two imports (or an import and a ``bench run``) into the same model once both reported
+    success while one silently discarded the other. Writers now take the model's lock in
+    turn, and each says what it replaced: the rows each bench held before, by bench (0 when
+    it is new), counted under the lock so the answer is the truth about what this write undid.
+    """
+    key = str(parse_ref(ref) if isinstance(ref, str) else ref)
+    private = ensure_private_dir(engine_paths(campaign.root).root)  # 0700, as the engine keeps it
+    lock = ExclusiveLock(
+        private / "locks" / f"bench.{key}.lock",
+        what=f"another process is writing the bench results of {key}",
+    )
+    lock.acquire(wait_s=WRITER_WAIT_S)
+    try:
+        replaced = {bench: _count_lines(bench_file(campaign, key, bench)) for bench in benches}
+        for bench, rows in benches.items():
+            write_bench(campaign, key, bench, rows)
+    finally:
+        lock.release()
+    return replaced
 
 
 def bench_files(campaign: Campaign) -> list[Path]:

@@ -16,7 +16,6 @@ not a model load, and the error names the file, the line and the field.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from engine.bench.rows import is_valid_bench_name, validate_bench_name
 from engine.errors import ImportFormatError, NotFoundError
 from engine.store.jsonl import scan_jsonl
+from engine.store.numbers import is_finite_number, is_integer
 
 SCORERS = ("expected", "tests", "json_fields")
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -100,7 +100,7 @@ def _messages(value: Any, path: Path, line: int) -> tuple[tuple[str, str], ...]:
 
 
 def _positive_number(value: Any, path: Path, line: int, field: str, *, upper: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         raise _fail(f"must be a number, got {value!r}", path, line, field)
     if not 0 < value <= upper:
         raise _fail(f"must be > 0 and <= {upper:g}, got {value!r}", path, line, field)
@@ -112,7 +112,7 @@ def parse_suite_row(record: Any, *, default_bench: str | None, path: Path, line:
     if not isinstance(record, dict):
         raise _fail("a suite row must be a JSON object", path, line)
     task_id = record.get("task_id")
-    if isinstance(task_id, int) and not isinstance(task_id, bool):
+    if is_integer(task_id):
         task_id = str(task_id)
     if not isinstance(task_id, str) or not task_id.strip():
         raise _fail("missing or not a non-empty string", path, line, "task_id")
@@ -148,7 +148,7 @@ def parse_suite_row(record: Any, *, default_bench: str | None, path: Path, line:
 
     timeout = record.get("timeout_s")
     max_new = record.get("max_new_tokens")
-    if max_new is not None and (isinstance(max_new, bool) or not isinstance(max_new, int)):
+    if max_new is not None and not is_integer(max_new):
         raise _fail(f"must be an integer, got {max_new!r}", path, line, "max_new_tokens")
     return SuiteRow(
         lineno=line,

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import httpx
 
+from engine.api import GpuStatus, Health, RunStatus
 from engine.errors import NotFoundError, TunedeckError
 from engine.runs.launch import python_module
 from engine.runs.run_state import pid_is_worker
@@ -29,18 +31,30 @@ def _transport(socket: Path) -> httpx.HTTPTransport:
 
 
 class EngineClient:
-    """Typed calls to one campaign's engine over its Unix socket."""
+    """Typed calls to one campaign's engine over its Unix socket: ``with EngineClient(campaign) as client:``.
+
+    Closing the client closes its connection only; the engine and its runs go on.
+    """
 
     def __init__(self, campaign: Campaign, *, timeout: float = 30.0) -> None:
         self.campaign = campaign
         self.paths = engine_paths(campaign.root)
         self.http = httpx.Client(transport=_transport(self.paths.socket), base_url="http://engine", timeout=timeout)
 
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Close the connection (the engine keeps running)."""
         self.http.close()
 
     # -- lifecycle -----------------------------------------------------------------------
-    def health(self) -> dict[str, Any] | None:
+    def health(self) -> Health | None:
         """The engine's /health, or None when nothing answers."""
         if not self.paths.socket.exists():
             return None
@@ -48,9 +62,9 @@ class EngineClient:
             response = self.http.get("/health", timeout=2.0)
         except (httpx.TransportError, OSError):
             return None
-        return response.json() if response.status_code == 200 else None
+        return Health.model_validate(response.json()) if response.status_code == 200 else None
 
-    def ensure_running(self) -> dict[str, Any]:
+    def ensure_running(self) -> Health:
         """Start the engine in the background unless one answers; returns its /health."""
         health = self.health()
         if health is not None:
@@ -83,8 +97,8 @@ class EngineClient:
         try:
             self.http.post("/shutdown", timeout=2.0)
         except httpx.TransportError:
-            os.kill(health["pid"], signal.SIGTERM)
-        pid = int(health["pid"])
+            os.kill(health.pid, signal.SIGTERM)
+        pid = health.pid
         deadline = time.monotonic() + timeout
         # Wait for the process itself to go, not only the socket: it removes its files on the way out.
         while time.monotonic() < deadline and pid_is_worker(pid):
@@ -107,14 +121,22 @@ class EngineClient:
             raise kind(detail if isinstance(detail, str) else json.dumps(detail))
         return response.json()
 
-    def status(self, run: str | None = None) -> Any:
-        return self.request("GET", f"/runs/{run}" if run else "/runs")
+    def status(self, run: str) -> RunStatus:
+        """One run's state."""
+        return RunStatus.model_validate(self.request("GET", f"/runs/{run}"))
 
-    def start(self, run: str, *, resume: bool = False) -> dict[str, Any]:
-        return dict(self.request("POST", f"/runs/{run}/start", json={"resume": resume}))
+    def statuses(self) -> list[RunStatus]:
+        """Every run's state."""
+        return [RunStatus.model_validate(item) for item in self.request("GET", "/runs")]
 
-    def stop(self, run: str, *, reason: str | None = None) -> dict[str, Any]:
-        return dict(self.request("POST", f"/runs/{run}/stop", json={"reason": reason}))
+    def start(self, run: str, *, resume: bool = False) -> RunStatus:
+        """Queue a run (or its resume)."""
+        return RunStatus.model_validate(self.request("POST", f"/runs/{run}/start", json={"resume": resume}))
 
-    def gpu(self) -> dict[str, Any]:
-        return dict(self.request("GET", "/gpu"))
+    def stop(self, run: str, *, reason: str | None = None) -> RunStatus:
+        """Ask a run to checkpoint and stop."""
+        return RunStatus.model_validate(self.request("POST", f"/runs/{run}/stop", json={"reason": reason}))
+
+    def gpu(self) -> GpuStatus:
+        """Whether the engine can read GPU statistics, and the newest sample."""
+        return GpuStatus.model_validate(self.request("GET", "/gpu"))

@@ -133,8 +133,8 @@ def _bench(campaign: Campaign, say: Callable[[str], None]) -> dict[str, Any]:
 
     suite = write_demo_suite(campaign.root / "suites" / "demo.jsonl")
     say(f"benching the base model and {RUN} on {suite.relative_to(campaign.root)}")
-    base = run_suite(campaign, RUN, suite, checkpoint=0).to_json()
-    trained = run_suite(campaign, RUN, suite).to_json()
+    base = run_suite(campaign, RUN, suite, checkpoint=0).model_dump(mode="json")
+    trained = run_suite(campaign, RUN, suite).model_dump(mode="json")
     with opened(campaign) as db:
         result = diff(db, RUN, f"{RUN}@0")
     for name, totals in trained["benches"].items():
@@ -142,7 +142,7 @@ def _bench(campaign: Campaign, say: Callable[[str], None]) -> dict[str, Any]:
         say(f"  {name}: {before['passed']}/{before['total']} -> {totals['passed']}/{totals['total']}")
     p_value = result.p_value
     say(
-        f"  {len(result.rows['gained'])} rows gained, {len(result.rows['lost'])} lost"
+        f"  {len(result.gained)} rows gained, {len(result.lost)} lost"
         + (f" (McNemar p = {p_value:.2g})" if p_value is not None else "")
         + f"; see: tunedeck bench diff {RUN} --against {RUN}@0 --campaign {campaign.root}"
     )
@@ -150,7 +150,7 @@ def _bench(campaign: Campaign, say: Callable[[str], None]) -> dict[str, Any]:
         "suite": str(suite),
         "base": base["benches"],
         "trained": trained["benches"],
-        "gained": len(result.rows["gained"]),
-        "lost": len(result.rows["lost"]),
+        "gained": len(result.gained),
+        "lost": len(result.lost),
         "p_value": p_value,
     }

@@ -23,49 +23,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from typing import Any
 
-from engine.store.metrics import merge_by_step
+from engine.api import Alert, WatchReport
+from engine.store.campaign import Campaign
+from engine.store.metrics import merge_by_step, read_metrics
+from engine.store.numbers import as_number, is_integer
 from engine.store.watch_rules import WatchRule
-
-
-def _json_float(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A rule that fired: where it first fired, the value there, and how often its condition held."""
-
-    rule: str
-    metric: str
-    first_step: int
-    value: float
-    count: int
-    action: str
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict: a non-finite value is given as the string "NaN", "Infinity" or "-Infinity"."""
-        return {
-            "rule": self.rule,
-            "metric": self.metric,
-            "first_step": self.first_step,
-            "value": _json_float(self.value),
-            "count": self.count,
-            "action": self.action,
-        }
-
-
-def _number(value: Any) -> float | None:
-    """A metric value as a float, or None when it is not a number (null, text, a boolean)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
 
 
 class _Track:
@@ -150,7 +114,9 @@ class _Track:
             return None
         rule = self.rule
         value = self.values[bisect_left(self.steps, self.fired)]
-        return Alert(rule.name, rule.metric, self.fired, value, self.count, rule.action)
+        return Alert(
+            rule=rule.name, metric=rule.metric, first_step=self.fired, value=value, count=self.count, action=rule.action
+        )
 
 
 def _fired(tracks: list[_Track]) -> list[Alert]:
@@ -165,8 +131,14 @@ def evaluate(rules: list[WatchRule], records: list[dict[str, Any]]) -> list[Aler
     for record in merge_by_step(records):
         for track in tracks:
             if track.rule.metric in record:
-                track.put(record["step"], _number(record[track.rule.metric]))
+                track.put(record["step"], as_number(record[track.rule.metric]))
     return _fired(tracks)
+
+
+def watch_report(campaign: Campaign, run: str) -> WatchReport:
+    """The alerts the campaign's watch rules raise on a run's recorded metrics (``tunedeck watch``, the service)."""
+    campaign.load_run(run)
+    return WatchReport(alerts=evaluate(list(campaign.config.watch), read_metrics(campaign.run(run).metrics)))
 
 
 class WatchState:
@@ -189,12 +161,12 @@ class WatchState:
     def feed(self, record: dict[str, Any]) -> list[Alert]:
         """Take one metrics line; return alerts of rules that fire for the first time on it."""
         step = record.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
+        if not is_integer(step):
             return []
         touched: list[_Track] = []
         for metric, value in record.items():
             for track in self._by_metric.get(metric, ()):
-                track.put(step, _number(value))
+                track.put(step, as_number(value))
                 touched.append(track)
         fresh = [t for t in touched if t.fired is not None and t.order not in self._announced]
         self._announced.update(t.order for t in fresh)

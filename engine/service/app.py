@@ -18,10 +18,10 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, Field
 
+from engine.api import GpuStatus, Health, Ok, RunStatus, StartRequest, StopRequest, WatchReport
 from engine.errors import NotFoundError, TunedeckError
-from engine.runs.watch import evaluate
+from engine.runs.watch import watch_report
 from engine.service.bench_routes import add_bench_routes
 from engine.service.core import EngineCore
 from engine.service.stream import (
@@ -38,31 +38,6 @@ from engine.store.metrics import read_metrics
 
 JSONL = "application/x-ndjson"
 KEEPALIVE_S = 15.0
-
-
-class RunStatusModel(BaseModel):
-    """A run's state."""
-
-    run: str
-    state: str = Field(description="queued | running | stopping | finished | failed | stopped | created")
-    step: int
-    max_steps: int | None
-    pid: int | None
-
-
-class StartRequest(BaseModel):
-    resume: bool = False
-
-
-class StopRequest(BaseModel):
-    reason: str | None = Field(None, max_length=500)
-
-
-class Health(BaseModel):
-    ok: bool
-    pid: int
-    campaign: str
-    uptime_s: float
 
 
 def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str | None = None) -> FastAPI:
@@ -93,14 +68,14 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
     def health() -> Health:
         return Health(ok=True, pid=os.getpid(), campaign=str(campaign.root), uptime_s=_uptime(engine))
 
-    @app.get("/gpu")
-    def gpu() -> dict[str, Any]:
-        return {**engine.gpu.describe(), "last": engine.last_gpu_sample}
+    @app.get("/gpu", response_model=GpuStatus)
+    def gpu() -> GpuStatus:
+        return GpuStatus(**engine.gpu.describe(), last=engine.last_gpu_sample)
 
-    @app.post("/shutdown")
-    def shutdown() -> dict[str, bool]:
+    @app.post("/shutdown", response_model=Ok)
+    def shutdown() -> Ok:
         app.state.shutdown.set()
-        return {"ok": True}
+        return Ok(ok=True)
 
     return app
 
@@ -136,22 +111,22 @@ def _jsonl(records: list[dict[str, Any]]) -> Response:
 def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
     supervisor, campaign = engine.supervisor, engine.campaign
 
-    @app.get("/runs", response_model=list[RunStatusModel])
-    def runs() -> list[dict[str, Any]]:
-        return [s.to_json() for s in supervisor.statuses()]
+    @app.get("/runs", response_model=list[RunStatus])
+    def runs() -> list[RunStatus]:
+        return supervisor.statuses()
 
-    @app.get("/runs/{run}", response_model=RunStatusModel)
-    def run_status(run: str) -> dict[str, Any]:
-        return supervisor.status(run).to_json()
+    @app.get("/runs/{run}", response_model=RunStatus)
+    def run_status(run: str) -> RunStatus:
+        return supervisor.status(run)
 
-    @app.post("/runs/{run}/start", response_model=RunStatusModel)
-    def start(run: str, request: Annotated[StartRequest | None, Body()] = None) -> dict[str, Any]:
-        return supervisor.submit(run, resume=bool(request and request.resume)).to_json()
+    @app.post("/runs/{run}/start", response_model=RunStatus)
+    def start(run: str, request: Annotated[StartRequest | None, Body()] = None) -> RunStatus:
+        return supervisor.submit(run, resume=bool(request and request.resume))
 
-    @app.post("/runs/{run}/stop", response_model=RunStatusModel)
-    def stop(run: str, request: Annotated[StopRequest | None, Body()] = None) -> dict[str, Any]:
+    @app.post("/runs/{run}/stop", response_model=RunStatus)
+    def stop(run: str, request: Annotated[StopRequest | None, Body()] = None) -> RunStatus:
         reason = (request.reason if request else None) or "stopped by user"
-        return supervisor.stop(run, reason=reason).to_json()
+        return supervisor.stop(run, reason=reason)
 
     @app.get("/runs/{run}/metrics", response_class=Response, responses={200: {"content": {JSONL: {}}}})
     def metrics(run: str) -> Response:
@@ -168,11 +143,9 @@ def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
         supervisor.status(run)
         return _jsonl(read_jsonl(campaign.run(run).system, strict=False))
 
-    @app.get("/runs/{run}/alerts")
-    def alerts(run: str) -> dict[str, Any]:
-        supervisor.status(run)
-        fired = evaluate(list(campaign.config.watch), read_metrics(campaign.run(run).metrics))
-        return {"alerts": [a.to_json() for a in fired]}
+    @app.get("/runs/{run}/alerts", response_model=WatchReport)
+    def alerts(run: str) -> WatchReport:
+        return watch_report(campaign, run)
 
 
 def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:

@@ -142,7 +142,7 @@ class EngineCore:
                     self._raise_alert(run, paths, alert)
 
     def _raise_alert(self, run: str, paths: RunPaths, alert: Alert) -> None:
-        record_event(paths.events, "alert", **alert.to_json())
+        record_event(paths.events, "alert", **alert.model_dump(mode="json"))
         log.warning("%s: watch rule %s fired at step %d", run, alert.rule, alert.first_step)
         if alert.action == "stop" and run_status(run, paths).state == "running":
             self.supervisor.stop(run, reason=f"watch rule {alert.rule}: {alert.metric} at step {alert.first_step}")

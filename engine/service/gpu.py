@@ -29,16 +29,19 @@ class GpuMonitor:
         self._handles: list[Any] = []
         try:
             nvml = _nvml()
-            nvml.nvmlInit()
-            count = nvml.nvmlDeviceGetCount()
-            self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            self.available = count > 0
-            if not self.available:
-                self.reason = "NVML found no GPU"
         except ImportError:
+            nvml = None
             self.reason = "nvidia-ml-py is not installed"
-        except Exception as exc:  # pynvml.NVMLError and its many subclasses, e.g. LibraryNotFound
-            self.reason = f"NVML is not available here ({_describe(exc)})"
+        if nvml is not None:
+            try:
+                nvml.nvmlInit()
+                count = nvml.nvmlDeviceGetCount()
+                self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+                self.available = count > 0
+                if not self.available:
+                    self.reason = "NVML found no GPU"
+            except nvml.NVMLError as exc:  # and its many subclasses, e.g. NVMLError_LibraryNotFound
+                self.reason = f"NVML is not available here ({_describe(exc)})"
         if not self.available:
             log.warning("GPU stats unavailable: %s", self.reason)
 
@@ -58,9 +61,10 @@ class GpuMonitor:
 
     def close(self) -> None:
         if self.available:
+            nvml = _nvml()
             # Shutting down a driver that went away is not worth a failure.
-            with contextlib.suppress(Exception):
-                _nvml().nvmlShutdown()
+            with contextlib.suppress(nvml.NVMLError):
+                nvml.nvmlShutdown()
 
 
 def _read_gpu(nvml: Any, handle: Any, worker_pids: set[int]) -> dict[str, Any]:
@@ -69,7 +73,7 @@ def _read_gpu(nvml: Any, handle: Any, worker_pids: set[int]) -> dict[str, Any]:
     def safe(read: Any) -> Any:
         try:
             return read()
-        except Exception:
+        except nvml.NVMLError:  # e.g. NVMLError_NotSupported for the power of some boards
             return None
 
     memory = safe(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))

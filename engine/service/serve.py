@@ -73,25 +73,66 @@ def read_or_create_token(paths: EnginePaths) -> str:
     return token
 
 
+def check_port(port: int) -> int:
+    """A TCP port a user may ask for (1-65535); anything else is one clear line."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise TunedeckError(f"not a TCP port: {port!r} (give 1-65535)", field="--tcp")
+    return port
+
+
+def listen_unix(path: Path) -> socket.socket:
+    """The engine's Unix socket, bound and listening (the folder's 0700 mode keeps others out)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise TunedeckError(f"cannot listen on the engine socket: {exc.strerror}", path=path) from None
+    return sock
+
+
+def listen_tcp(port: int) -> socket.socket:
+    """127.0.0.1:port, bound and listening; a busy or forbidden port is one clear line."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise TunedeckError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", field="--tcp") from None
+    return sock
+
+
 async def serve(campaign: Campaign, *, tcp_port: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT or POST /shutdown; workers keep running afterwards."""
+    if tcp_port is not None:
+        check_port(tcp_port)
     paths = engine_paths(campaign.root)
     ensure_private_dir(paths.root)
     lock = EngineLock(paths.lock)
     lock.acquire()  # before anything else: a second engine of this campaign stops here
+    # Bind both sockets before anything is adopted or launched: a busy port changes nothing.
+    sockets: list[socket.socket] = []
     try:
         claim_socket(paths)
+        sockets.append(listen_unix(paths.socket))
+        if tcp_port is not None:
+            sockets.append(listen_tcp(tcp_port))
     except TunedeckError:
+        for sock in sockets:
+            sock.close()
+        if sockets:
+            paths.socket.unlink(missing_ok=True)
         lock.release()
         raise
     core = EngineCore(campaign, lock=lock)
     await core.start()
     apps = [create_app(campaign, core=core)]
-    configs = [uvicorn.Config(apps[0], uds=str(paths.socket), log_level="warning", lifespan="on")]
     if tcp_port is not None:
         apps.append(create_app(campaign, core=core, token=read_or_create_token(paths)))
-        configs.append(uvicorn.Config(apps[1], host="127.0.0.1", port=tcp_port, log_level="warning", lifespan="on"))
-    servers = [uvicorn.Server(config) for config in configs]
+    servers = [uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")) for app in apps]
     paths.pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
     log.info("engine for %s on %s (pid %d)", campaign.root, paths.socket, os.getpid())
 
@@ -104,7 +145,7 @@ async def serve(campaign: Campaign, *, tcp_port: int | None = None) -> None:
 
     watcher = asyncio.create_task(shutdown_on_request())
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in zip(servers, sockets, strict=True)))
     finally:
         watcher.cancel()
         await core.close(keep_lock=True)

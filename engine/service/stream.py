@@ -89,7 +89,10 @@ def read_new_lines(paths: RunPaths, cursor: tuple[int, ...]) -> Iterator[Line]:
         lines, _ = read_whole_lines(path, offsets[index])
         for raw in lines:
             offsets[index] += len(raw) + 1
-            if not raw.strip():
+            stripped = raw.strip()
+            # A fragment left by a killed writer (closed by the next writer's newline) is no event:
+            # it is skipped here as every reader skips it, and the campaign stream's wrapper stays JSON.
+            if not (stripped.startswith(b"{") and stripped.endswith(b"}")):
                 continue
             name = "alert" if kind == "event" and _ALERT_MARK in raw else kind
             yield Line(name, raw.decode("utf-8", errors="replace"), tuple(offsets))

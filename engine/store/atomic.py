@@ -11,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
+from engine.store.safe_paths import refuse_symlinks
+
 
 def current_umask() -> int:
     """This process's umask, read without changing it (Linux: /proc/self/status)."""
@@ -42,6 +44,7 @@ def replace_folder(staging: Path, target: Path) -> None:
     The old folder is renamed aside first (a rename cannot replace a non-empty folder), so at
     every moment ``target`` is either the old whole folder, absent, or the new whole folder.
     """
+    refuse_symlinks(target)
     apply_umask(staging)
     if target.exists():
         old = target.with_name(f".{target.name}.old")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -33,7 +33,27 @@ LrScheduler = Literal[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: `batch_size = "4"` or `load_in_4bit = "yes"` is a mistake to name, not a value to guess.
+    # Every float refuses inf and NaN: none of these settings means anything infinite.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
+
+
+# transformers' OptimizerNames (5.23), copied because the store never imports transformers;
+# tests/test_config_limits.py checks the copy against the installed library.
+OPTIMIZERS = (
+    "adamw_torch", "adamw_torch_fused", "adamw_torch_xla", "adamw_torch_npu_fused", "adafactor",
+    "adamw_anyprecision", "adamw_torch_4bit", "adamw_torch_8bit", "ademamix", "sgd", "adagrad",
+    "adamw_bnb_8bit", "adamw_8bit", "ademamix_8bit", "lion_8bit", "lion_32bit", "paged_adamw_32bit",
+    "paged_adamw_8bit", "paged_ademamix_32bit", "paged_ademamix_8bit", "paged_lion_32bit", "paged_lion_8bit",
+    "rmsprop", "rmsprop_bnb", "rmsprop_bnb_8bit", "rmsprop_bnb_32bit", "galore_adamw", "galore_adamw_8bit",
+    "galore_adafactor", "galore_adamw_layerwise", "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise",
+    "lomo", "adalomo", "grokadamw", "schedule_free_radam", "schedule_free_adamw", "schedule_free_sgd",
+    "apollo_adamw", "apollo_adamw_layerwise", "stable_adamw",
+)  # fmt: skip
+# Limits "beyond reason": past them a run is a typo that would exhaust memory or overflow, not a choice.
+MAX_LORA_RANK = 4096
+MAX_REPLICATE_FACTOR = 1000.0
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 
 
 class EngineSettings(_Strict):
@@ -83,20 +103,25 @@ class CampaignConfig(_Strict):
     name: str = Field(min_length=1, description="The campaign's display name.")
     description: str | None = None
     base: str | None = Field(None, description="Default base model folder for runs (relative to the campaign).")
-    production_run: str | None = Field(None, description="Informational; production.json is the pointer.")
-    tree: str | None = Field(None, description="Decision tree file, relative to the campaign.")
     gate: GateConfig | None = None
     watch: WatchRules = Field(default_factory=list)
-    # Per-bench settings owned by later parts of the engine; accepted so a campaign can declare them.
-    benches: dict[str, Any] | None = None
     judge: JudgeConfig | None = None
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+
+    # Fields a campaign.toml may carry from older write-ups, refused with a reason instead of
+    # "unknown field": tunedeck would otherwise accept them and never read them.
+    refused_fields: ClassVar[dict[str, str]] = {
+        "production_run": "not read: production is the run named in production.json (written by promote); "
+        "remove this line",
+        "tree": "not supported yet: tunedeck does not read a decision tree file; remove this line",
+        "benches": "not supported yet: tunedeck has no per-bench settings; remove this section",
+    }
 
 
 class LoraSettings(_Strict):
     """The LoRA adapter's shape."""
 
-    r: int = Field(8, gt=0, description="Rank.")
+    r: int = Field(8, gt=0, le=MAX_LORA_RANK, description="Rank.")
     alpha: float = Field(16.0, gt=0, description="Scaling numerator (lora_alpha).")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1)
@@ -109,15 +134,15 @@ class TrainSettings(_Strict):
     lr_scheduler: LrScheduler = "linear"
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
     warmup_steps: int = Field(0, ge=0)
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, gt=0, description="Overrides epochs when set.")
-    batch_size: int = Field(8, gt=0, description="Per device.")
-    grad_accum: int = Field(1, gt=0)
-    max_length: int = Field(1024, gt=1, description="Rows longer than this are truncated.")
-    seed: int = 0
+    epochs: float = Field(1.0, gt=0, le=10_000)
+    max_steps: int | None = Field(None, gt=0, le=10**9, description="Overrides epochs when set.")
+    batch_size: int = Field(8, gt=0, le=65_536, description="Per device.")
+    grad_accum: int = Field(1, gt=0, le=65_536)
+    max_length: int = Field(1024, gt=1, le=1_048_576, description="Rows longer than this are truncated.")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0)
-    optim: str = "adamw_torch"
+    optim: str = Field("adamw_torch", description="A transformers optimizer name (OptimizerNames).")
     logging_steps: int = Field(10, gt=0)
     save_steps: int | None = Field(100, gt=0, description="Checkpoint every N steps; none when unset.")
     save_total_limit: int | None = Field(None, gt=0)
@@ -126,6 +151,15 @@ class TrainSettings(_Strict):
     load_in_4bit: bool = Field(False, description="QLoRA: needs CUDA and bitsandbytes.")
     activation_checkpointing: bool = False
     gpus: int = Field(1, ge=1, description="More than one launches the worker under torchrun.")
+
+    @field_validator("optim")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        if value not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {value!r}: one of transformers' names, e.g. adamw_torch, adafactor, sgd"
+            )
+        return value
 
 
 class WeightRule(_Strict):
@@ -150,7 +184,7 @@ class ReplicateRule(_Strict):
 
     row_class: str | None = Field(None, alias="class")
     task_id: str | None = None
-    factor: float = Field(gt=0.0)
+    factor: float = Field(gt=0.0, le=MAX_REPLICATE_FACTOR)
 
     @model_validator(mode="after")
     def _needs_a_selector(self) -> ReplicateRule:
@@ -221,7 +255,7 @@ def validate_toml(path: Path, text: str, model: type[Model]) -> Model:
         loc = tuple(error["loc"])
         field = ".".join(str(p) for p in loc) or None
         if error["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = getattr(model, "refused_fields", {}).get(field, "unknown field")
         elif error["type"] == "missing":
             message = "required field is missing"
         else:

@@ -9,15 +9,16 @@ Bare ``NaN`` / ``Infinity`` are kept: HF Trainer logs them and they are real inf
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import TunedeckError
+from engine.store.atomic import current_umask
+from engine.store.safe_paths import refuse_symlinks
 
 
 def dumps_line(record: dict[str, Any]) -> str:
@@ -30,12 +31,11 @@ class JsonlWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = None
 
     def _handle(self) -> IO[str]:
         if self._file is None:
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across writes
+            self._file = open_for_append(self.path)
         return self._file
 
     def write(self, record: dict[str, Any]) -> None:
@@ -57,6 +57,28 @@ class JsonlWriter:
         self.close()
 
 
+def open_for_append(path: Path) -> IO[str]:
+    """Open a JSONL file to append whole lines, after ending a torn last line if there is one.
+
+    A process killed mid-write leaves a last line without its newline; appending straight
+    after it would glue the next record onto the fragment and readers would drop both. The
+    fragment is closed with a newline instead, so it stays one bad line, skipped and named,
+    and the new record is whole. Never follows a symlink (``engine.store.safe_paths``).
+    """
+    refuse_symlinks(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_NOFOLLOW: a link swapped in after the check still cannot be followed for the file itself.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+        return open(fd, "a", encoding="utf-8", closefd=True)  # noqa: SIM115 - the writer keeps it open
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
     """Append a single record to ``path`` as one whole line."""
     with JsonlWriter(path) as writer:
@@ -71,12 +93,13 @@ class JsonlLine:
     record: dict[str, Any]
 
 
-def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[JsonlLine]:
+def iter_jsonl(path: str | Path, *, strict: bool = True, max_line_chars: int | None = None) -> Iterator[JsonlLine]:
     """Yield the object on each non-blank line of ``path``.
 
     A line that does not parse raises ``TunedeckError`` naming file and line, except the
     last line when it has no newline (a write torn by a crash, or one still in flight),
-    which is skipped. With ``strict=False`` bad lines anywhere are skipped.
+    which is skipped. With ``strict=False`` bad lines anywhere are skipped. A line longer than
+    ``max_line_chars`` raises whatever ``strict`` says: it is a mistake, not a record to guess at.
     """
     path = Path(path)
     # errors="replace": a crash can cut the last line inside a multi-byte character; that tail is
@@ -87,6 +110,12 @@ def iter_jsonl(path: str | Path, *, strict: bool = True) -> Iterator[JsonlLine]:
         lineno = index + 1
         if not raw.strip():
             continue
+        if max_line_chars is not None and len(raw) > max_line_chars:
+            raise TunedeckError(
+                f"line is {len(raw):,} characters, over the {max_line_chars:,} a row may hold: split or shorten it",
+                path=path,
+                line=lineno,
+            )
         torn_tail = index == len(lines) - 1 and not raw.endswith("\n")
         try:
             record = json.loads(raw)
@@ -141,37 +170,31 @@ def read_jsonl(path: str | Path, *, strict: bool = True) -> list[dict[str, Any]]
 
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` with ``records`` so readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(dumps_line(record))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(handle: IO[str]) -> None:
+        for record in records:
+            handle.write(dumps_line(record))
+
+    _replace_file(Path(path), write)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` through a temporary file and a rename."""
-    path = Path(path)
+    _replace_file(Path(path), lambda handle: handle.write(text))
+
+
+def _replace_file(path: Path, write: Callable[[IO[str]], object]) -> None:
+    """Write a temporary file beside ``path`` with ``write``, sync it, and rename it over ``path``."""
+    path = refuse_symlinks(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open would honour the umask
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int or float that is neither NaN nor infinite (bools excluded)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

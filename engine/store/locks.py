@@ -69,3 +69,8 @@ class ExclusiveLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def run_writer_lock(run_root: Path) -> ExclusiveLock:
+    """Held by the process appending to a run's metrics.jsonl (its training worker, rank 0)."""
+    return ExclusiveLock(run_root / ".writer.lock", what=f"run {run_root.name!r} is being written by another process")

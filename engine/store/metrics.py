@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.store.jsonl import read_jsonl
+from engine.store.numbers import is_integer
 
 # Keys of a metrics line that describe the line rather than measure the model.
 NON_METRIC_KEYS = frozenset({"step", "ts"})
@@ -22,7 +23,7 @@ def merge_by_step(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     by_step: dict[int, dict[str, Any]] = {}
     for record in records:
         step = record.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
+        if not is_integer(step):
             continue
         merged = by_step.setdefault(step, {"step": step})
         for key, value in record.items():

@@ -37,7 +37,8 @@ def line_of(text: str, loc: Sequence[str | int]) -> int | None:
                 occurrence = array_counts[name]
             # An error on a whole array-of-tables entry names its own header, not the first one.
             wanted = occurrence is None or not indices or occurrence == indices[0]
-            if table == keys and best is None and wanted:
+            # A table's own header, or the first header of a table inside it (`[benches.x]` for "benches").
+            if table[: len(keys)] == keys and best is None and wanted:
                 best = lineno
             continue
         key = _KEY.match(raw)

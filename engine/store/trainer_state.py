@@ -8,39 +8,34 @@ Pure Python on purpose: the CLI and the service call this without torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import stat
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ImportFormatError
-from engine.store.campaign import Campaign, record_event
+from engine.api import TrainerStateImport
+from engine.errors import ConflictError, ImportFormatError
+from engine.store.campaign import Campaign, RunPaths, record_event
 from engine.store.jsonl import write_jsonl_atomic, write_text_atomic
+from engine.store.locks import LockHeld, run_writer_lock
 from engine.store.metrics import NON_METRIC_KEYS, merge_by_step, read_metrics
 from engine.store.names import validate_run_name
+from engine.store.numbers import is_integer, is_number
 
 STATE_FILE = "trainer_state.json"
+# A long run's log_history is a few MB; a file past this is not a trainer_state.json.
+MAX_STATE_BYTES = 1024**3
 
-# Skip kinds, each rendered as "<n> <noun phrase>" in ImportSummary.reasons.
+# Skip kinds, each rendered as "<n> <noun phrase>" in TrainerStateImport.reasons.
 _NOT_OBJECT = ("entry that is not an object", "entries that are not objects")
 _NO_STEP = ("entry without a step", "entries without a step")
 _BAD_STEP = ("entry whose step is not a whole number >= 0", "entries whose step is not a whole number >= 0")
 _NO_VALUES = ("entry with no numeric values", "entries with no numeric values")
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """What one import wrote, for the CLI to print."""
-
-    run: str
-    records: int  # metric records (distinct steps) written from the file
-    steps: int  # highest step seen (0 when none)
-    metrics: list[str]  # sorted distinct metric names imported
-    skipped: int  # log_history entries skipped, with reasons below
-    reasons: list[str]  # one short human line per kind of skip
-    created_run: bool
 
 
 @dataclass(frozen=True)
@@ -62,15 +57,11 @@ class TrainerState:
         return [f"{n} {plural if n != 1 else singular}" for (singular, plural), n in self.skips.items()]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _step_of(value: Any) -> int | None:
     """A usable step: a whole number >= 0 (an integral float such as ``10.0`` is accepted)."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if is_integer(value) and value >= 0:
         return value
     return None
 
@@ -78,6 +69,14 @@ def _step_of(value: Any) -> int | None:
 def _load_json(path: Path) -> Any:
     """The parsed file; every way it can fail becomes one ``ImportFormatError`` line."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # /dev/zero, a FIFO: reading would never end
+            raise ImportFormatError("not a regular file", path=path)
+        if info.st_size > MAX_STATE_BYTES:
+            raise ImportFormatError(
+                f"{info.st_size:,} bytes, over the {MAX_STATE_BYTES:,} a trainer_state.json can sensibly hold",
+                path=path,
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise ImportFormatError("file not found", path=path) from None
@@ -124,7 +123,7 @@ def parse_trainer_state(path: Path) -> TrainerState:
         # Only numbers are kept (bools excluded): metrics.jsonl feeds plots, watch rules and
         # SQL aggregates that compare numbers. Strings, lists, nulls and nested objects are
         # dropped silently; HF only logs them by accident, and they are not counted as skips.
-        values = {key: value for key, value in entry.items() if key not in NON_METRIC_KEYS and _is_number(value)}
+        values = {key: value for key, value in entry.items() if key not in NON_METRIC_KEYS and is_number(value)}
         if not values:
             skips[_NO_VALUES] += 1
             continue
@@ -138,16 +137,39 @@ def read_trainer_state(path: Path) -> list[dict[str, Any]]:
     return parse_trainer_state(path).records
 
 
-def import_trainer_state(campaign: Campaign, path: Path, run: str) -> ImportSummary:
+def import_trainer_state(campaign: Campaign, path: Path, run: str) -> TrainerStateImport:
     """Merge a trainer_state.json's metrics into ``runs/<run>/metrics.jsonl``, creating the run if needed.
 
     Everything is read and validated before anything is written, so bad input changes
-    nothing on disk. metrics.jsonl is replaced atomically: do not import into a run whose
-    worker is still appending to it.
+    nothing on disk. metrics.jsonl is replaced atomically, so a run whose worker is still
+    appending to it is refused (the worker holds the run's writer lock while it trains).
     """
     validate_run_name(run)
     state = parse_trainer_state(path)
     paths = campaign.run(run)
+    with _no_live_writer(paths, run):
+        return _import(state, paths, run)
+
+
+@contextlib.contextmanager
+def _no_live_writer(paths: RunPaths, run: str) -> Iterator[None]:
+    """Hold the run's writer lock, or refuse: a worker appending to metrics.jsonl holds it."""
+    lock = run_writer_lock(paths.root)
+    try:
+        lock.acquire()
+    except LockHeld:
+        raise ConflictError(
+            f"run {run!r} is training (its worker writes metrics.jsonl): importing now would lose its "
+            f"logs; stop it first (tunedeck stop {run}) or import into a new run",
+            path=paths.metrics,
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _import(state: TrainerState, paths: RunPaths, run: str) -> TrainerStateImport:
     existing = read_metrics(paths.metrics) if paths.metrics.is_file() else []
     imported = merge_by_step(state.records)
 
@@ -169,7 +191,7 @@ def import_trainer_state(campaign: Campaign, path: Path, run: str) -> ImportSumm
         steps=max_step,
         **extra,
     )
-    return ImportSummary(
+    return TrainerStateImport(
         run=run,
         records=len(imported),
         steps=max_step,

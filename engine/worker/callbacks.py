@@ -22,7 +22,10 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from engine.store.campaign import RunPaths, record_event
 from engine.store.jsonl import JsonlWriter
+from engine.store.locks import run_writer_lock
 from engine.store.names import validate_run_name
+
+LOCK_WAIT_S = 30.0
 
 
 class MetricsCallback(TrainerCallback):
@@ -30,6 +33,8 @@ class MetricsCallback(TrainerCallback):
 
     def __init__(self, metrics_path: str | Path) -> None:
         self.writer = JsonlWriter(metrics_path)
+        # Held while training, so an import that would replace metrics.jsonl under us is refused.
+        self.lock = run_writer_lock(Path(metrics_path).parent)
         self._last_tokens: tuple[float, int] | None = None
 
     def on_log(
@@ -57,11 +62,14 @@ class MetricsCallback(TrainerCallback):
     ) -> None:
         # Tokens/s is measured from the start of this session, resumed or not.
         self._last_tokens = (time.time(), int(state.num_input_tokens_seen or 0))
+        if state.is_world_process_zero:
+            self.lock.acquire(wait_s=LOCK_WAIT_S)  # an import in progress finishes first
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         self.writer.close()
+        self.lock.release()
 
 
 class LifecycleCallback(TrainerCallback):

@@ -21,7 +21,7 @@ minimums are reported, with the ratios pandas / tunedeck and the cores other pro
 
 In-process, with one ``BenchDB`` opened once, it also times ``engine.bench.compare.diff`` (the
 20 ms goal once the table is built) and breaks it and a warm process down: diff.sql and
-diff_totals.sql executed, then fetched; the ``task_verdicts`` view for one run; ``to_json``,
+diff_totals.sql executed, then fetched; the ``task_verdicts`` view for one run; ``model_dump``,
 ``json.dumps`` and the human-readable text; ``BenchDB.open`` warm and cold; interpreter start and
 imports.
 
@@ -347,8 +347,8 @@ def in_process(root: Path, repeats: int, quiet_wait: float) -> dict[str, Any]:
         )
         figures["diff_sql_rows"] = len(sql(diff_sql).fetchall())
         result = diff(db, CANDIDATE, BASELINE)
-        figures["to_json"] = median_ms(result.to_json, repeats)
-        payload = result.to_json()
+        figures["to_json"] = median_ms(lambda: result.model_dump(mode="json"), repeats)
+        payload = result.model_dump(mode="json")
         figures["json_dumps"] = median_ms(lambda: json.dumps(payload), repeats)
         figures["output_bytes"] = len(json.dumps(payload)) + 1
         # cmd_bench_diff builds the human-readable text even with --json (and throws it away).
@@ -396,7 +396,7 @@ INNER_LABELS = {
     "sql_diff_execute": "  diff.sql alone, execute only",
     "sql_totals_execute": "  diff_totals.sql alone, execute only",
     "verdicts_one_run": "  task_verdicts of one run (x4 per diff)",
-    "to_json": "Diff.to_json() (incl. McNemar)",
+    "to_json": 'BenchDiff.model_dump(mode="json")',
     "json_dumps": "json.dumps of the payload",
     "diff_text": "cli_bench._diff_text (text output only)",
     "open_sync_close": "BenchDB.open (connect + sync) + close",

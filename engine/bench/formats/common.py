@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from engine.bench.rows import is_valid_bench_name
 from engine.errors import ImportFormatError
+from engine.store.numbers import is_integer
 
 # More reasons than this are counted in ``skipped`` but not listed: a 100 MB log with a bad
 # line every row must not turn the summary into a second copy of the file.
@@ -174,7 +175,7 @@ def prefix_bench(task_id: str, *, fallback: str) -> str:
 
 def task_id_of(value: Any) -> str | None:
     """A task id as a string, or None when ``value`` cannot be one (missing, bool, empty, object)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    if not (isinstance(value, str) or is_integer(value)):
         return None
     text = str(value)
     return text if text.strip() else None

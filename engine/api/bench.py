@@ -1,0 +1,176 @@
+"""Bench results: imports, suite runs, pass rates, the row-by-row diff, the gate and the harvest.
+
+Rows are named ``"<bench>:<task_id>"``; a ref is ``RUN`` or ``RUN@STEP`` (a checkpoint's adapter).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from engine.api.base import ApiModel
+
+
+class BenchTotals(ApiModel):
+    """``total``: distinct task ids; ``passed``: tasks whose first (lowest) sample passed."""
+
+    total: int
+    passed: int
+
+
+class BenchImportSummary(ApiModel):
+    """What one ``tunedeck bench import`` did; ``reasons`` has one ``file:line: field: why`` per skipped line."""
+
+    run: str
+    format: str
+    path: Path
+    rows: int
+    benches: dict[str, BenchTotals]
+    skipped: int
+    reasons: list[str]
+    files: list[Path]
+
+
+class BenchRunSummary(ApiModel):
+    """What ``tunedeck bench run --json`` prints: the suite's totals per bench for the ref it ran."""
+
+    run: str
+    rows: int = Field(description="scored completions (suite rows x samples)")
+    benches: dict[str, BenchTotals]
+    seconds: float
+    model: str = Field(description="which model generated: merged, adapter, checkpoint or base")
+    samples: int
+
+
+class PassRate(ApiModel):
+    """One run's pass rate on one bench."""
+
+    run: str
+    bench: str
+    total: int
+    passed: int
+    pass_rate: float
+    flaky: int
+    rows: int = Field(description="rows on file, every sample counted")
+    latency_ms: float | None
+
+
+class FlakyRow(ApiModel):
+    """A task whose repeated samples disagree."""
+
+    run: str
+    bench: str
+    task_id: str
+    samples: int
+    samples_passed: int
+
+
+class JudgedStats(ApiModel):
+    """Mean weighted overall over first samples; ``incomplete`` rows lack a declared score category."""
+
+    rows: int
+    overall: float | None
+    incomplete: int
+
+
+class JudgedBench(ApiModel):
+    """A judged bench of one run: per prompt category, per score category, and over the whole bench."""
+
+    categories: dict[str, JudgedStats]
+    scores: dict[str, float | None]
+    rows: int
+    overall: float | None
+    incomplete: int
+
+
+class BenchShow(ApiModel):
+    """``tunedeck bench show --json``: pass rates, flaky rows and judged scores (run -> bench -> scores)."""
+
+    pass_rates: list[PassRate]
+    flaky: list[FlakyRow]
+    judged: dict[str, dict[str, JudgedBench]]
+
+
+class BenchShowWithWarnings(BenchShow):
+    """``GET /bench``: the same, plus the lines the CLI prints on stderr (bench files it skipped)."""
+
+    warnings: list[str]
+
+
+class DiffBenchTotals(ApiModel):
+    """One bench of a diff: each side's totals, the rows per class, and the pass-rate delta."""
+
+    baseline_total: int
+    baseline_passed: int
+    candidate_total: int
+    candidate_passed: int
+    kept: int
+    lost: int
+    gained: int
+    still_failing: int
+    only_candidate: int
+    only_baseline: int
+    flaky: int
+    delta: float | None = Field(description="candidate pass rate minus baseline pass rate")
+    baseline_latency_ms: float | None
+    candidate_latency_ms: float | None
+
+
+class BenchDiff(ApiModel):
+    """``tunedeck bench diff --json``: every row of the candidate classified against the baseline."""
+
+    candidate: str
+    baseline: str
+    baseline_is_production: bool
+    kept: list[str]
+    lost: list[str]
+    gained: list[str]
+    still_failing: list[str]
+    flaky: list[str] = Field(description="rows of any class whose samples disagree")
+    only_candidate: list[str]
+    only_baseline: list[str]
+    p_value: float | None = Field(description="exact McNemar on lost vs gained; None when no row is shared")
+    benches: dict[str, DiffBenchTotals]
+
+
+class GateAnchors(ApiModel):
+    """The gate's anchors: task ids that must pass; ``missing`` ones were not evaluated at all."""
+
+    total: int
+    passed: int
+    failed: list[str]
+    missing: list[str]
+
+
+class GatePassRate(ApiModel):
+    """A bench's pass rate against its ``min_pass_rate``."""
+
+    total: int
+    passed: int
+    pass_rate: float
+    min: float
+
+
+class GateResult(ApiModel):
+    """``tunedeck gate --json``: whether the ref passes campaign.toml's [gate], and why not."""
+
+    run: str
+    passed: bool
+    anchors: GateAnchors
+    lost: list[str] = Field(description="rows lost against production")
+    production: str | None
+    pass_rates: dict[str, GatePassRate]
+    reasons: list[str] = Field(description="one line per failed rule; empty when the gate passes")
+    notes: list[str]
+
+
+class HarvestSummary(ApiModel):
+    """``tunedeck dataset harvest --json``: what the next training set holds."""
+
+    out: Path
+    rows: int
+    poison: int = Field(description="fresh failures joined with a reference solution")
+    anchors: int = Field(description="rows the run passes, kept as positive contrast")
+    failed_without_ref: list[str]
+    skipped_refs: list[str]

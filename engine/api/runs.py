@@ -1,0 +1,81 @@
+"""Runs: their status, the alerts of watch rules, merges and trainer-state imports."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from engine.api.base import ApiModel, JsonFloat
+
+
+class RunStatus(ApiModel):
+    """A run's state, derived from its files (``tunedeck status --json``, ``GET /runs/{run}``)."""
+
+    run: str
+    state: str = Field(description="created | queued | running | stopping | finished | failed | stopped")
+    step: int = Field(description="the highest step in metrics.jsonl (0 before the first log)")
+    max_steps: int | None
+    pid: int | None = Field(description="the worker's pid while it runs")
+
+
+class StartRequest(ApiModel):
+    """Body of ``POST /runs/{run}/start``."""
+
+    resume: bool = False
+
+
+class StopRequest(ApiModel):
+    """Body of ``POST /runs/{run}/stop``."""
+
+    reason: str | None = Field(None, max_length=500)
+
+
+class Alert(ApiModel):
+    """A watch rule that fired: where it first fired, the value there, and how often its condition held."""
+
+    rule: str
+    metric: str
+    first_step: int
+    value: JsonFloat
+    count: int
+    action: Literal["stop", "warn"]
+
+
+class WatchReport(ApiModel):
+    """``tunedeck watch RUN --json`` and ``GET /runs/{run}/alerts``: one alert per rule that fired."""
+
+    alerts: list[Alert]
+
+
+class TrainerStateImport(ApiModel):
+    """What ``tunedeck import trainer-state`` wrote into a run's metrics.jsonl."""
+
+    run: str
+    records: int = Field(description="metric records (distinct steps) written from the file")
+    steps: int = Field(description="highest step seen (0 when none)")
+    metrics: list[str] = Field(description="sorted distinct metric names imported")
+    skipped: int = Field(description="log_history entries skipped")
+    reasons: list[str] = Field(description="one short line per kind of skip")
+    created_run: bool
+
+
+class MergeProbe(ApiModel):
+    """The texts the merged model's logits were compared on."""
+
+    texts: int
+    positions: int
+
+
+class MergeSummary(ApiModel):
+    """``tunedeck merge --json``: runs/<run>/merged/manifest.json without its file hashes, plus the folder."""
+
+    run: str
+    base: str
+    adapter: str
+    checkpoint: int | None = Field(description="the checkpoint's step, None for the final adapter")
+    created_at: str
+    dtype: str
+    max_logit_diff: float = Field(description="max |logit difference| of the merged model vs adapter-on-base")
+    probe: MergeProbe
+    merged: str

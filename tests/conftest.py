@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,22 @@ def make_run(campaign: Campaign) -> Callable[..., Path]:
         return run_dir
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_engine_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands such as ``tunedeck merge`` start an engine that stays, as it does for a user:
+    at the end of the session, every engine serving a campaign under pytest's temporary
+    folder is asked to stop (its workers have ended with their tests)."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"engine.service" in cmdline and any(part.decode(errors="replace").startswith(base) for part in cmdline):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGTERM)

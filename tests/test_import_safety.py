@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,3 +53,41 @@ def test_import_into_a_run_that_is_training_is_refused_and_loses_nothing(
     # Once the worker has ended, the lock is free and the same import goes through.
     after = tunedeck("import", "trainer-state", str(STATE), "--run", "live", "--campaign", str(campaign.root), "--json")
     assert after.returncode == 0, after.stderr
+
+
+def test_two_bench_imports_at_once_are_serialised_and_say_what_they_replaced(
+    campaign: Campaign, tmp_path: Path
+) -> None:
+    """Both once reported success while one was silently discarded."""
+    files = {}
+    for name, count in (("a", 300), ("b", 120)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(
+            "".join(
+                json.dumps({"bench": "he", "task_id": f"{name}/{i}", "passed": i % 2 == 0}) + "\n" for i in range(count)
+            )
+        )
+        files[name] = (path, count)
+    command = [sys.executable, "-c", "from engine.cli.main import main; main()"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    processes = {
+        name: subprocess.Popen(
+            [*command, "bench", "import", str(path), "--run", "r1", "--campaign", str(campaign.root), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name, (path, _) in files.items()
+    }
+    results = {}
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        results[name] = json.loads(out)
+    first, second = sorted(results, key=lambda name: results[name]["replaced"]["he"])
+    assert results[first]["replaced"] == {"he": 0}
+    assert results[second]["replaced"] == {"he": files[first][1]}  # it says whose rows it undid
+    final = [json.loads(line)["task_id"] for line in (campaign.root / "bench" / "r1" / "he.jsonl").open()]
+    assert len(final) == files[second][1]
+    assert all(task.startswith(f"{second}/") for task in final)

@@ -168,8 +168,10 @@ def test_run_streams_survives_engine_kill_and_is_readopted(campaign: Campaign) -
     wait_for(lambda: read_metrics(run_dir / "metrics.jsonl")[-1]["step"] > steps_before + 5, what="training to go on")
     os.kill(worker_pid, 0)  # still alive without any engine
 
-    status = cli(campaign, "status", "long")  # starts a new engine, which re-adopts the worker
+    status = cli(campaign, "status", "long")  # read from the files: no engine needed, none started
     assert status["state"] in ("running", "finished")
+    assert cli(campaign, "engine", "status")["running"] is False
+    cli(campaign, "engine", "start")  # a new engine, which re-adopts the worker
     assert cli(campaign, "engine", "status")["pid"] != engine_pid
 
     # Resume the stream from the last id across the engine restart: nothing missed, nothing twice.

@@ -23,6 +23,7 @@ from engine.api.bench import (
     PassRate,
 )
 from engine.api.engine import EngineStatus, GpuReading, GpuSample, GpuStatus, GpuWorker, Health, Ok
+from engine.api.jobs import JobKind, JobRequest, JobState, JobStatus
 from engine.api.runs import (
     Alert,
     MergeProbe,
@@ -55,6 +56,10 @@ __all__ = [
     "GpuWorker",
     "HarvestSummary",
     "Health",
+    "JobKind",
+    "JobRequest",
+    "JobState",
+    "JobStatus",
     "JsonFloat",
     "JudgedBench",
     "JudgedStats",

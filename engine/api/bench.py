@@ -30,6 +30,9 @@ class BenchImportSummary(ApiModel):
     skipped: int
     reasons: list[str]
     files: list[Path]
+    replaced: dict[str, int] = Field(
+        description="rows each bench held before this import replaced them (0: the bench is new)"
+    )
 
 
 class BenchRunSummary(ApiModel):

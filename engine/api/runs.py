@@ -23,6 +23,7 @@ class StartRequest(ApiModel):
     """Body of ``POST /runs/{run}/start``."""
 
     resume: bool = False
+    extend: bool = Field(False, description="resume a finished run to train past its old end (max_steps raised)")
 
 
 class StopRequest(ApiModel):

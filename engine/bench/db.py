@@ -6,7 +6,9 @@ instead of re-parsing 100 MB of JSON: on every open, each file's size and mtime 
 with what the cache last loaded, and only changed files are re-read (a whole-file replace, as
 ``store.write_bench`` does, shows up as a new inode and mtime). When the cache cannot be used — another
 process holds its lock, or it was written by an incompatible version — the rows are read from
-the files into memory instead: slower, never wrong.
+the files into memory instead: slower, never wrong. A writer of bench files (``bench import``,
+``bench run``) calls ``refresh_cache`` with the files it just wrote, so the first reader after it
+finds them loaded instead of re-reading them; when it cannot, the next reader does as before.
 
 The queries themselves live in ``queries/*.sql`` and see ``bench_rows`` and the ``task_verdicts``
 view. Nothing outside this module touches the connection: callers run a query by name
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,8 @@ class BenchDB:
     con: duckdb.DuckDBPyConnection
     cached: bool
     warnings: list[str] = field(default_factory=list)
+    # How many files the last sync() (the one open() runs) reloaded: 0 when the cache was current.
+    synced: int = 0
 
     @classmethod
     def open(cls, campaign: Campaign, *, cache: bool = True) -> BenchDB:
@@ -91,6 +95,13 @@ class BenchDB:
         db = cls(campaign, duckdb.connect(":memory:"), cached=False)
         db.sync()
         return db
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of the cache's tables, sorted: what a rebuild from the same files must reproduce."""
+        return {
+            table: self.con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+            for table in ("bench_rows", "bench_sources", "verdicts")
+        }
 
     def __post_init__(self) -> None:
         self.con.execute(_CREATE)
@@ -109,21 +120,35 @@ class BenchDB:
 
     # -- keeping the table in step with the files ----------------------------------------
 
-    def sync(self) -> int:
-        """Reload files that changed since the table last saw them; returns how many were reloaded."""
+    def sync(self, only: Collection[Path] | None = None) -> int:
+        """Reload files that changed since the table last saw them; returns how many were reloaded.
+
+        ``only`` limits the sync to those files (the ones a writer just replaced): one that is gone
+        has its rows dropped, and every other file is left to the next full sync. There, a file
+        DuckDB cannot read is left out rather than loaded line by line (its old rows dropped, its
+        signature not recorded), so the next full sync loads it and names its bad lines.
+        """
         root = bench_root(self.campaign)
+        wanted = None if only is None else {_source(path, root) for path in only}
         on_disk: dict[str, tuple[Signature, Path]] = {}
         for path in bench_files(self.campaign):
+            source = path.relative_to(root).as_posix()
+            if wanted is not None and source not in wanted:
+                continue
+            # Signatures are taken before the files are read: a file replaced in between then
+            # looks changed to the next sync, never the other way round.
             stat = path.stat()
-            on_disk[path.relative_to(root).as_posix()] = ((stat.st_size, stat.st_mtime_ns, stat.st_ino), path)
+            on_disk[source] = ((stat.st_size, stat.st_mtime_ns, stat.st_ino), path)
         known: dict[str, Signature] = {
             source: (size, mtime, inode)
             for source, size, mtime, inode in self.con.execute(
                 "SELECT source, size, mtime_ns, inode FROM bench_sources"
             ).fetchall()
+            if wanted is None or source in wanted
         }
         stale = [source for source, sig in known.items() if source not in on_disk or on_disk[source][0] != sig]
         fresh = [source for source, (sig, _) in on_disk.items() if known.get(source) != sig]
+        self.synced = 0
         if not stale and not fresh:
             return 0
         paths = [on_disk[source][1] for source in fresh]
@@ -134,7 +159,12 @@ class BenchDB:
             # any transaction: a failed statement aborts the one it is in), then load those in
             # Python, reporting each bad line and keeping the good ones.
             bad = [path for path in paths if not self._readable(path)]
-            self._replace(stale, fresh, on_disk, good=[p for p in paths if p not in bad], bad=bad)
+            good = [path for path in paths if path not in bad]
+            if wanted is not None:
+                fresh = [source for source in fresh if on_disk[source][1] not in bad]
+                bad = []
+            self._replace(stale, fresh, on_disk, good=good, bad=bad)
+        self.synced = len(fresh)
         return len(fresh)
 
     def _replace(
@@ -306,6 +336,37 @@ def _connect_cache(campaign: Campaign) -> duckdb.DuckDBPyConnection | None:
             con.execute("INSERT INTO bench_meta VALUES ('schema', ?)", [str(SCHEMA_VERSION)])
         return con
     return None
+
+
+def refresh_cache(campaign: Campaign, files: Collection[Path]) -> int | None:
+    """Load ``files``, just written by this process, into the cache now; how many were loaded.
+
+    The writer's rows are already in these files, read by the same loader as ``sync`` (DuckDB's
+    JSON reader measured faster than inserting the parsed rows from Python), so the cache ends as a
+    rebuild from the files would leave it and the next reader finds nothing to reload. ``None``
+    when the cache cannot be used now (another process holds it, or it is unreadable): the files
+    are the truth, the write has succeeded, and the next reader loads them as it always did.
+    """
+    con = None
+    try:
+        con = _connect_cache(campaign)
+        if con is None:
+            return None
+        return BenchDB(campaign, con, cached=True).sync(only=files)
+    except (duckdb.Error, OSError) as exc:
+        log.debug("bench cache not refreshed (%s); the next reader loads the files", exc)
+        return None
+    finally:
+        if con is not None:
+            con.close()
+
+
+def _source(path: Path, root: Path) -> str:
+    """``path`` as the ``source`` the cache knows it by (``<ref>/<bench>.jsonl``)."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()  # not a bench file: matches nothing
 
 
 @contextlib.contextmanager

@@ -2,7 +2,8 @@
 
 The file is parsed completely before anything is written, so a file that turns out to hold
 no valid row leaves the campaign untouched. Each bench is then written whole with
-``write_bench`` (temp file + rename): importing the same file again replaces its rows.
+``write_bench`` (temp file + rename): importing the same file again replaces its rows. The files
+written are then loaded into the DuckDB cache (``refresh_cache``) before the import returns.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import BenchImportSummary, BenchTotals
+from engine.bench.db import refresh_cache
 from engine.bench.formats import FORMATS, PARSERS, Sink
 from engine.bench.formats.detect import resolve
 from engine.bench.rows import validate_bench_name
-from engine.bench.store import parse_ref, write_bench
+from engine.bench.store import bench_file, parse_ref, replace_benches
 from engine.errors import ImportFormatError, NotFoundError
 from engine.store.campaign import Campaign
 
@@ -51,7 +53,10 @@ def import_results(
     if sink.rows == 0:
         first = f"; first: {sink.reasons[0]}" if sink.reasons else ""
         raise ImportFormatError(f"no valid {used} row to import ({sink.skipped} skipped{first})", path=path)
-    files = [write_bench(campaign, ref, name, rows) for name, rows in sink.benches.items()]
+    replaced = replace_benches(campaign, ref, sink.benches)
+    files = [bench_file(campaign, ref, name) for name in sink.benches]
+    # Loaded into the cache now, so the first diff after an import is as fast as the next one.
+    refresh_cache(campaign, files)
     return BenchImportSummary(
         run=str(ref),
         format=used,
@@ -61,4 +66,5 @@ def import_results(
         skipped=sink.skipped,
         reasons=sink.reasons,
         files=files,
+        replaced=replaced,
     )

@@ -22,19 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import BenchRunSummary, BenchTotals
+from engine.bench.db import refresh_cache
 from engine.bench.model_choice import choose_model
 from engine.bench.rows import bench_row
 from engine.bench.sandbox import network_isolation
 from engine.bench.score import score_completions
-from engine.bench.store import ModelRef, resolve_ref, write_bench
+from engine.bench.store import ModelRef, bench_file, replace_benches, resolve_ref
 from engine.bench.suite import SuiteRow, load_suite
 from engine.errors import ConfigError, TunedeckError
-from engine.runs.launch import python_module
+from engine.runs.launch import bench_command
 from engine.store.campaign import Campaign, record_event
 from engine.store.jsonl import read_jsonl
 
 LOG_NAME = "bench.log"
 MAX_SAMPLES = 100
+
+
+# (model, suite, samples) -> the completions JSONL a bench worker wrote for them.
+Generate = Callable[[ModelRef, Path, int], Path]
 
 
 class BenchWorkerFailed(TunedeckError):
@@ -54,17 +59,7 @@ def _last_line(log: Path, since: int) -> str:
 
 def _generate(campaign: Campaign, ref: ModelRef, suite: Path, out: Path, *, samples: int, log: Path) -> None:
     """Run the bench worker to completion; its stderr is appended to ``log``."""
-    command = python_module(
-        "engine.worker.bench",
-        str(campaign.run(ref.run).root),
-        "--suite",
-        str(suite),
-        "--out",
-        str(out),
-        "--samples",
-        str(samples),
-        *(["--checkpoint", str(ref.step)] if ref.step is not None else []),
-    )
+    command = bench_command(campaign.run(ref.run).root, suite, out, samples=samples, checkpoint=ref.step)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as err:
         since = err.tell()
@@ -98,12 +93,14 @@ def run_suite(
     samples: int = 1,
     checkpoint: int | None = None,
     say: Callable[[str], None] | None = None,
+    generate: Generate | None = None,
 ) -> BenchRunSummary:
     """Generate ``suite`` with the model ``ref`` names, score every row and write its bench rows.
 
     ``ref`` is ``RUN`` or ``RUN@STEP``; ``checkpoint`` is the same STEP given separately (0 is
     the base model). Raises a one-line ``TunedeckError`` for anything wrong, before any
-    process starts whenever the problem is in the input.
+    process starts whenever the problem is in the input. ``generate`` produces the completions
+    file (the CLI hands it to the engine's queue); without it a worker runs here and now.
     """
     started = time.monotonic()
     tell = say or (lambda _message: None)
@@ -116,13 +113,16 @@ def run_suite(
     paths = campaign.run(model_ref.run)
 
     tell(f"generating {len(rows)} rows x {samples} with {model_ref.run}'s {choice.label} model")
-    scratch = Path(tempfile.mkdtemp(prefix=".bench-", dir=paths.root))
-    try:
-        out = scratch / "completions.jsonl"
-        _generate(campaign, model_ref, suite, out, samples=samples, log=paths.root / LOG_NAME)
-        completions = _completions(out, rows, samples)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if generate is not None:
+        completions = _completions(generate(model_ref, suite, samples), rows, samples)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=".bench-", dir=paths.root))
+        try:
+            out = scratch / "completions.jsonl"
+            _generate(campaign, model_ref, suite, out, samples=samples, log=paths.root / LOG_NAME)
+            completions = _completions(out, rows, samples)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     tests = sum(row.tests is not None for row in rows) * samples
     if tests:
@@ -153,8 +153,9 @@ def run_suite(
         if sample == 0:
             bench_totals["total"] += 1
             bench_totals["passed"] += int(passed)
-    for bench, bench_rows in by_bench.items():  # suite order within each sample
-        write_bench(campaign, model_ref, bench, bench_rows)
+    replace_benches(campaign, model_ref, by_bench)  # suite order within each sample
+    # The next diff finds these rows in the cache (or loads them itself when it could not be used).
+    refresh_cache(campaign, [bench_file(campaign, model_ref, bench) for bench in by_bench])
     record_event(paths.events, "bench", ref=name, suite=str(suite), model=choice.label, samples=samples, benches=totals)
     summary = BenchRunSummary(
         run=name,

@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.api import BenchDiff, BenchShow
+from engine.api import BenchDiff, BenchShow, JobRequest
 from engine.bench.formats import FORMAT_CHOICES
-from engine.bench.store import parse_ref
+from engine.bench.store import ModelRef, parse_ref
+from engine.cli.client import EngineClient
 from engine.cli.common import Outcome, Say, add_checkpoint_option, campaign_of
+from engine.runs.jobs import job_dir
 
 
 def _rate(passed: int, total: int) -> str:
@@ -42,6 +44,8 @@ def cmd_bench_import(args: argparse.Namespace, say: Say) -> Outcome:
     summary = import_results(campaign, Path(args.file), args.run, fmt=args.format, bench=args.bench)
     benches = ", ".join(f"{name} {_rate(t.passed, t.total)}" for name, t in summary.benches.items())
     skipped = f"; skipped {summary.skipped} lines (see above)" if summary.skipped else ""
+    undone = ", ".join(f"{rows} rows of {bench}" for bench, rows in summary.replaced.items() if rows)
+    skipped += f"; replaced {undone} imported before" if undone else ""
     return Outcome(
         summary,
         f"imported {summary.rows} rows ({summary.format}) into {summary.run}: {benches}{skipped}",
@@ -54,10 +58,24 @@ def cmd_bench_import(args: argparse.Namespace, say: Say) -> Outcome:
 
 def cmd_bench_run(args: argparse.Namespace, say: Say) -> Outcome:
     """Generate with the run's model in a worker and score each suite row."""
-    from engine.bench.run import run_suite
+    from engine.bench.run import BenchWorkerFailed, run_suite
 
     campaign = campaign_of(args)
-    summary = run_suite(campaign, args.run, Path(args.suite), samples=args.samples, checkpoint=args.checkpoint, say=say)
+    with EngineClient(campaign) as client:
+
+        def generate(ref: ModelRef, suite: Path, samples: int) -> Path:
+            # Generation loads the model: a job in the engine's queue, one GPU job at a time.
+            client.ensure_running()
+            request = JobRequest(kind="bench", run=ref.run, checkpoint=ref.step, suite=str(suite), samples=samples)
+            job = client.run_job(request, say)
+            if job.state != "finished" or job.output is None:
+                raise BenchWorkerFailed(f"bench generation {job.state}: {job.error}", path=job_dir(campaign, job.id))
+            return Path(job.output)
+
+        summary = run_suite(
+            campaign, args.run, Path(args.suite), samples=args.samples, checkpoint=args.checkpoint, say=say,
+            generate=generate,
+        )  # fmt: skip
     benches = ", ".join(f"{name} {_rate(b.passed, b.total)}" for name, b in summary.benches.items())
     return Outcome(summary, f"{summary.run}: {benches} ({summary.rows} rows in {summary.seconds:.1f} s)")
 
@@ -161,7 +179,9 @@ def cmd_dataset_harvest(args: argparse.Namespace, say: Say) -> Outcome:
     campaign = campaign_of(args)
     ref = str(parse_ref(args.source, field="--from"))
     with opened(campaign) as db:
-        summary = harvest(db, ref, Path(args.refs), Path(args.out), anchors=args.anchors, seed=args.seed)
+        summary = harvest(
+            db, ref, Path(args.refs), Path(args.out), anchors=args.anchors, seed=args.seed, force=args.force
+        )
     missing = f"; {len(summary.failed_without_ref)} failed rows have no reference" if summary.failed_without_ref else ""
     return Outcome(
         summary,
@@ -212,4 +232,5 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     har.add_argument("--anchors", type=int, default=20, metavar="N", help="passed rows kept as anchors (default 20)")
     har.add_argument("--seed", type=int, default=0, help="seed of the anchor sample")
     har.add_argument("--out", required=True, metavar="FILE")
+    har.add_argument("--force", action="store_true", help="replace --out if it exists")
     har.set_defaults(handler=cmd_dataset_harvest)

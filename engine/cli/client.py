@@ -7,19 +7,21 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from engine.api import GpuStatus, Health, RunStatus
+from engine.api import GpuStatus, Health, JobRequest, JobStatus, RunStatus, StartRequest
 from engine.errors import NotFoundError, TunedeckError
 from engine.runs.launch import python_module
 from engine.runs.run_state import pid_is_worker
 from engine.store.campaign import Campaign, engine_paths, ensure_private_dir
 
 START_TIMEOUT_S = 20.0
+JOB_POLL_S = 0.2
 
 
 class EngineError(TunedeckError):
@@ -129,9 +131,47 @@ class EngineClient:
         """Every run's state."""
         return [RunStatus.model_validate(item) for item in self.request("GET", "/runs")]
 
-    def start(self, run: str, *, resume: bool = False) -> RunStatus:
-        """Queue a run (or its resume)."""
-        return RunStatus.model_validate(self.request("POST", f"/runs/{run}/start", json={"resume": resume}))
+    def start(self, run: str, *, resume: bool = False, extend: bool = False) -> RunStatus:
+        """Queue a run (or its resume; ``extend`` to train a finished run further)."""
+        body = StartRequest(resume=resume, extend=extend).model_dump()
+        return RunStatus.model_validate(self.request("POST", f"/runs/{run}/start", json=body))
+
+    def submit_job(self, request: JobRequest) -> JobStatus:
+        """Queue a merge or bench-generation job."""
+        return JobStatus.model_validate(self.request("POST", "/jobs", json=request.model_dump()))
+
+    def job(self, job_id: str) -> JobStatus:
+        return JobStatus.model_validate(self.request("GET", f"/jobs/{job_id}"))
+
+    def stop_job(self, job_id: str, *, reason: str | None = None) -> JobStatus:
+        return JobStatus.model_validate(self.request("POST", f"/jobs/{job_id}/stop", json={"reason": reason}))
+
+    def run_job(self, request: JobRequest, say: Callable[[str], None]) -> JobStatus:
+        """Queue a job and wait for its end, saying when it waits and when it starts.
+
+        Ctrl-C stops the job (a queued one leaves the queue) before it is passed on.
+        """
+        job = self.submit_job(request)
+        said = ""
+        try:
+            while job.state in ("queued", "running", "stopping"):
+                news = self._job_news(job)
+                if news != said:
+                    say(news)
+                    said = news
+                time.sleep(JOB_POLL_S)
+                job = self.job(job.id)
+        except KeyboardInterrupt:
+            self.stop_job(job.id, reason="interrupted (Ctrl-C)")
+            raise
+        return job
+
+    def _job_news(self, job: JobStatus) -> str:
+        if job.state == "queued":
+            busy = [s.run for s in self.statuses() if s.state in ("running", "stopping") and s.run != job.run]
+            behind = f" behind {', '.join(busy)}" if busy else ""
+            return f"{job.kind} of {job.run}: queued{behind} (one GPU job at a time; Ctrl-C leaves the queue)"
+        return f"{job.kind} of {job.run}: {job.state}" + (f" (pid {job.pid})" if job.pid else "")
 
     def stop(self, run: str, *, reason: str | None = None) -> RunStatus:
         """Ask a run to checkpoint and stop."""

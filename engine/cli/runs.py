@@ -12,17 +12,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.api import MergeSummary, RunStatus, WatchReport
+from engine.api import JobRequest, JobStatus, MergeSummary, RunStatus, WatchReport
 from engine.bench.store import resolve_ref
 from engine.cli.client import EngineClient
 from engine.cli.common import Outcome, Say, add_checkpoint_option, campaign_of
-from engine.errors import ConfigError
-from engine.runs.launch import merge_command, prepare_run, train_command
+from engine.errors import ConfigError, TunedeckError
+from engine.runs.jobs import job_dir, read_jobs
+from engine.runs.launch import check_extend, prepare_run, train_command
+from engine.runs.run_state import run_status
 from engine.runs.watch import watch_report
 from engine.store.campaign import Campaign
 from engine.store.config import RunConfig, load_toml
 from engine.store.jsonl import write_text_atomic
 from engine.store.names import validate_run_name
+
+
+class JobFailed(TunedeckError):
+    """A queued job ended without its result."""
 
 
 def _run_worker_foreground(command: list[str]) -> int:
@@ -70,16 +76,19 @@ def cmd_resume(args: argparse.Namespace, say: Say) -> Outcome:
     campaign = campaign_of(args)
     prepared = prepare_run(campaign, args.run)
     if args.foreground:
+        if run_status(args.run, prepared.paths).state == "finished":
+            # The engine checks this for queued resumes; in the foreground it is ours to check.
+            check_extend(args.run, prepared.paths, prepared.config.train.max_steps, extend=args.extend)
         command = train_command(prepared.paths.root, resume=True, gpus=prepared.config.train.gpus)
         return Outcome(code=_run_worker_foreground(command))
-    return _submit(campaign, args.run, resume=True)
+    return _submit(campaign, args.run, resume=True, extend=args.extend)
 
 
-def _submit(campaign: Campaign, run: str, *, resume: bool) -> Outcome:
+def _submit(campaign: Campaign, run: str, *, resume: bool, extend: bool = False) -> Outcome:
     """Hand a run to the engine (started in the background if none answers)."""
     with EngineClient(campaign) as client:
         client.ensure_running()
-        status = client.start(run, resume=resume)
+        status = client.start(run, resume=resume, extend=extend)
     return Outcome(status, f"{run}: {status.state} (follow it with: tunedeck status {run})")
 
 
@@ -89,18 +98,32 @@ def _status_line(status: RunStatus) -> str:
     return f"{status.run:<24} {status.state:<9} step {status.step}{total}{pid}"
 
 
+def _job_line(job: JobStatus) -> str:
+    pid = f"  pid {job.pid}" if job.pid else ""
+    return f"  {job.kind} of {job.run:<15} {job.state:<9} job {job.id}{pid}"
+
+
 def cmd_status(args: argparse.Namespace, say: Say) -> Outcome:
-    """The state of one run (one JSON object) or of every run (a JSON list), as the engine sees it."""
+    """The state of one run (one JSON object) or of every run (a JSON list), read from the files.
+
+    No engine is started for it: a run's state is derived from its files, the same way the
+    engine derives it, so asking never changes anything.
+    """
     campaign = campaign_of(args)
     if args.run:
         campaign.load_run(args.run)
-    with EngineClient(campaign) as client:
-        client.ensure_running()
-        if args.run:
-            status = client.status(args.run)
-            return Outcome(status, _status_line(status))
-        statuses = client.statuses()
-    return Outcome(statuses, "\n".join(_status_line(s) for s in statuses))
+        status = run_status(args.run, campaign.run(args.run))
+        return Outcome(status, _status_line(status))
+    statuses = [run_status(name, campaign.run(name)) for name in campaign.run_names()]
+    pending = [job for job in read_jobs(campaign) if job.state in ("queued", "running", "stopping")]
+    lines = [_status_line(s) for s in statuses] + (["jobs:"] + [_job_line(j) for j in pending] if pending else [])
+    waiting = pending or any(s.state == "queued" for s in statuses)
+    warnings = []
+    if waiting:
+        with EngineClient(campaign) as client:
+            if client.health() is None:
+                warnings.append("no engine is running for this campaign: queued work waits (tunedeck engine start)")
+    return Outcome(statuses, "\n".join(lines) if lines else "no runs yet", warnings=warnings)
 
 
 def cmd_stop(args: argparse.Namespace, say: Say) -> Outcome:
@@ -115,7 +138,10 @@ def cmd_stop(args: argparse.Namespace, say: Say) -> Outcome:
             time.sleep(0.2)
             status = client.status(args.run)
     stopped = args.no_wait or status.state not in ("running", "stopping")
-    return Outcome(status, _status_line(status), code=0 if stopped else 1)
+    if stopped:
+        return Outcome(status, _status_line(status))
+    late = f"{args.run} has not stopped within {args.timeout:g} s (state {status.state}); it will stop at its next step"
+    return Outcome(status, _status_line(status), code=1, warnings=[late])
 
 
 def _watch_text(report: WatchReport, run: str, rules: int) -> str:
@@ -146,11 +172,13 @@ def cmd_merge(args: argparse.Namespace, say: Say) -> Outcome:
     step = resolve_ref(args.run, args.checkpoint).step
     if step == 0:
         raise ConfigError("0 is the base model alone: there is no adapter to merge", field="--checkpoint")
-    command = merge_command(campaign.run(args.run).root, checkpoint=step)
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-    if done.returncode != 0:
-        return Outcome(code=done.returncode)  # the worker has said why on stderr
-    summary = MergeSummary.model_validate_json(done.stdout.strip().splitlines()[-1])
+    # A merge loads the model: it is a job in the engine's queue like training (one GPU job at a time).
+    with EngineClient(campaign) as client:
+        client.ensure_running()
+        job = client.run_job(JobRequest(kind="merge", run=args.run, checkpoint=step), say)
+    if job.state != "finished" or job.result is None:
+        raise JobFailed(f"merge {job.state}: {job.error or 'no summary'}", path=job_dir(campaign, job.id))
+    summary = MergeSummary.model_validate(job.result)
     return Outcome(
         summary,
         f"merged {args.run} into {summary.merged} (max |logit diff| vs adapter-on-base {summary.max_logit_diff:.2e})",
@@ -167,6 +195,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     resume = sub.add_parser("resume", parents=[common], help="resume a run from its newest complete checkpoint")
     resume.add_argument("run", metavar="RUN")
     resume.add_argument("--foreground", action="store_true", help="train in this terminal instead of the engine")
+    resume.add_argument(
+        "--extend", action="store_true", help="train a finished run further (raise [train] max_steps first)"
+    )
     resume.set_defaults(handler=cmd_resume)
 
     stop = sub.add_parser("stop", parents=[common], help="checkpoint and stop a run")

@@ -10,10 +10,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, ConflictError
 from engine.store.campaign import Campaign, RunPaths
 from engine.store.config import RunConfig
 from engine.store.datasets import Row, load_rows, split_eval
+from engine.store.metrics import last_step
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,35 @@ def merge_command(run_dir: Path, *, checkpoint: int | None = None) -> list[str]:
     """The command that merges a run's adapter into its base model."""
     extra = ["--checkpoint", str(checkpoint)] if checkpoint is not None else []
     return python_module("engine.worker.merge", str(run_dir), *extra)
+
+
+def bench_command(
+    run_dir: Path, suite: Path, out: Path, *, samples: int = 1, checkpoint: int | None = None
+) -> list[str]:
+    """The command that generates a suite's answers with a run's model (``out``: completions JSONL)."""
+    extra = ["--checkpoint", str(checkpoint)] if checkpoint is not None else []
+    return python_module(
+        "engine.worker.bench", str(run_dir), "--suite", str(suite), "--out", str(out), "--samples", str(samples), *extra
+    )
+
+
+def check_extend(run: str, paths: RunPaths, max_steps: int | None, *, extend: bool) -> None:
+    """A finished run resumes only when asked to (``--extend``) and only when it has steps left.
+
+    Resuming a finished run once trained it one step past its end and replaced the adapter
+    under an existing merged/ and bench results. Raises ``ConflictError`` without ``extend``,
+    ``ConfigError`` when ``[train] max_steps`` was not raised above the steps already trained.
+    """
+    done = last_step(paths.metrics)
+    if not extend:
+        raise ConflictError(
+            f"run {run!r} has finished (step {done}); resuming would replace its adapter. To train it "
+            "further, raise [train] max_steps in its run.toml and resume with --extend",
+            path=paths.root,
+        )
+    if max_steps is not None and max_steps <= done:
+        raise ConfigError(
+            f"is {max_steps}, not above the {done} steps run {run!r} has already trained: raise it to extend",
+            path=paths.run_toml,
+            field="train.max_steps",
+        )

@@ -62,6 +62,8 @@ def main(argv: list[str]) -> int:
     returncode = child.wait()
     ended = {**exit_record(returncode), "ended": time.time(), "kind": kind}
     write_text_atomic(paths.root / EXIT_FILE, json.dumps(ended) + "\n")
+    if kind != "train":
+        return 0  # a job's end is settled into its job.json by the engine, never into a run's events
     last = last_lifecycle_event(paths.events)
     if returncode != 0 and (last is None or last["event"] not in TERMINAL_EVENTS):
         cause = f"signal {ended['signal']}" if ended["signal"] else f"exit code {returncode}"

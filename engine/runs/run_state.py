@@ -8,7 +8,6 @@ was never launched and ``finished`` for one whose metrics were imported.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from engine.api import RunStatus
 from engine.runs.liveness import is_alive
 from engine.store.campaign import RunPaths
 from engine.store.jsonl import read_jsonl
+from engine.store.metrics import last_step
 
 TERMINAL_EVENTS = frozenset({"finished", "failed", "stopped"})
 LIFECYCLE_EVENTS = TERMINAL_EVENTS | {"queued", "started", "resumed", "checkpoint", "stop_requested", "imported"}
@@ -66,33 +66,13 @@ def pid_is_worker(pid: int, started: int | None = None) -> bool:
     return is_alive(pid, started)
 
 
-def _last_step(paths: RunPaths) -> int:
-    """The highest step in metrics.jsonl, reading only the file's tail (runs can be long)."""
-    try:
-        with open(paths.metrics, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 65536))
-            lines = handle.read().splitlines()
-    except OSError:
-        return 0
-    for raw in reversed(lines):
-        try:
-            step = json.loads(raw).get("step")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(step, int):
-            return step
-    return 0
-
-
 def run_status(name: str, paths: RunPaths) -> RunStatus:
     """Derive a run's state from its files and the liveness of its worker."""
     events = [e for e in read_jsonl(paths.events, strict=False) if e.get("event") in LIFECYCLE_EVENTS]
     last = events[-1] if events else None
     max_steps = next((e.get("max_steps") for e in reversed(events) if e["event"] == "started"), None)
     pid = worker_pid(paths)
-    step = _last_step(paths)
+    step = last_step(paths.metrics)
     if last is None:
         state = "created"
     else:

@@ -138,6 +138,8 @@ def evaluate(rules: list[WatchRule], records: list[dict[str, Any]]) -> list[Aler
 def watch_report(campaign: Campaign, run: str) -> WatchReport:
     """The alerts the campaign's watch rules raise on a run's recorded metrics (``tunedeck watch``, the service)."""
     campaign.load_run(run)
+    if not campaign.config.watch:
+        return WatchReport(alerts=[])  # nothing to judge: a 1M-line metrics file need not be read
     return WatchReport(alerts=evaluate(list(campaign.config.watch), read_metrics(campaign.run(run).metrics)))
 
 

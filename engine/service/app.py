@@ -20,10 +20,11 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from engine.api import GpuStatus, Health, Ok, RunStatus, StartRequest, StopRequest, WatchReport
-from engine.errors import NotFoundError, TunedeckError
+from engine.errors import ConflictError, NotFoundError, TunedeckError
 from engine.runs.watch import watch_report
 from engine.service.bench_routes import add_bench_routes
 from engine.service.core import EngineCore
+from engine.service.job_routes import add_job_routes
 from engine.service.stream import (
     format_campaign_cursor,
     format_run_cursor,
@@ -31,7 +32,6 @@ from engine.service.stream import (
     parse_run_cursor,
     read_new_lines,
 )
-from engine.service.supervisor import JobError
 from engine.store.campaign import Campaign
 from engine.store.jsonl import dumps_line, read_jsonl
 from engine.store.metrics import read_metrics
@@ -55,12 +55,15 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
             if owns_core:
                 await engine.close()
 
-    app = FastAPI(title="tunedeck engine", version="0.1.0", lifespan=lifespan)
+    # No /docs or /redoc: those pages load their scripts from a CDN, and the engine runs offline.
+    # The schema itself is served at /openapi.json.
+    app = FastAPI(title="tunedeck engine", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.engine = engine
     app.state.shutdown = asyncio.Event()
     _install_auth(app, token)
     _install_errors(app)
     _add_run_routes(app, engine)
+    add_job_routes(app, engine.supervisor)
     _add_stream_routes(app, engine)
     add_bench_routes(app, campaign)
 
@@ -100,7 +103,7 @@ def _install_auth(app: FastAPI, token: str | None) -> None:
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(TunedeckError)
     async def user_error(request: Request, exc: TunedeckError) -> JSONResponse:
-        status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, JobError) else 400
+        status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, ConflictError) else 400
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
@@ -111,8 +114,10 @@ def _jsonl(records: list[dict[str, Any]]) -> Response:
 def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
     supervisor, campaign = engine.supervisor, engine.campaign
 
+    # Routes that read or change the supervisor are async: they run on the event loop, the one
+    # place its queue and active jobs change (a sync route would run in FastAPI's threadpool).
     @app.get("/runs", response_model=list[RunStatus])
-    def runs() -> list[RunStatus]:
+    async def runs() -> list[RunStatus]:
         return supervisor.statuses()
 
     @app.get("/runs/{run}", response_model=RunStatus)
@@ -120,11 +125,12 @@ def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
         return supervisor.status(run)
 
     @app.post("/runs/{run}/start", response_model=RunStatus)
-    def start(run: str, request: Annotated[StartRequest | None, Body()] = None) -> RunStatus:
-        return supervisor.submit(run, resume=bool(request and request.resume))
+    async def start(run: str, request: Annotated[StartRequest | None, Body()] = None) -> RunStatus:
+        asked = request or StartRequest()
+        return await supervisor.submit(run, resume=asked.resume, extend=asked.extend)
 
     @app.post("/runs/{run}/stop", response_model=RunStatus)
-    def stop(run: str, request: Annotated[StopRequest | None, Body()] = None) -> RunStatus:
+    async def stop(run: str, request: Annotated[StopRequest | None, Body()] = None) -> RunStatus:
         reason = (request.reason if request else None) or "stopped by user"
         return supervisor.stop(run, reason=reason)
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event, run_status, worker_pid
+from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event, run_status
 from engine.runs.watch import Alert, WatchState
 from engine.service.gpu import GpuMonitor
 from engine.service.ownership import EngineLock
@@ -161,7 +161,7 @@ class EngineCore:
                 # Drift-free: the k-th sample is due at start + k * interval, however long sampling took.
                 await asyncio.sleep(max(0.0, start + tick * interval - time.monotonic()))
                 jobs = dict(self.supervisor.active)
-                pids = {job.adopted_pid or worker_pid(job.paths) for job in jobs.values()}
+                pids = {job.worker_pid() for job in jobs.values()}
                 sample = await asyncio.to_thread(self.gpu.sample, {p for p in pids if p})
                 if sample is None:
                     continue

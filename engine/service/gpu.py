@@ -27,6 +27,7 @@ class GpuMonitor:
         self.available = False
         self.reason: str | None = None
         self._handles: list[Any] = []
+        self._initialised = False
         try:
             nvml = _nvml()
         except ImportError:
@@ -35,6 +36,7 @@ class GpuMonitor:
         if nvml is not None:
             try:
                 nvml.nvmlInit()
+                self._initialised = True
                 count = nvml.nvmlDeviceGetCount()
                 self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
                 self.available = count > 0
@@ -50,31 +52,44 @@ class GpuMonitor:
         return {"available": self.available, "reason": self.reason, "gpus": len(self._handles)}
 
     def sample(self, worker_pids: set[int]) -> dict[str, Any] | None:
-        """One system.jsonl record, or None without a GPU."""
+        """One system.jsonl record, or None without a GPU (or once NVML stopped answering)."""
         if not self.available:
             return None
         nvml = _nvml()
+        failures: list[Exception | None] = []  # one entry per query: its error, or None
         gpus = []
         for index, handle in enumerate(self._handles):
-            gpus.append({"index": index, **_read_gpu(nvml, handle, worker_pids)})
+            gpus.append({"index": index, **_read_gpu(nvml, handle, worker_pids, failures)})
+        if failures and all(failures):
+            # Not one figure from any GPU: the driver or the GPU went away (e.g. NVMLError_GpuIsLost),
+            # which is not one unsupported figure; say so once instead of writing empty samples.
+            self.available = False
+            self.reason = f"NVML is not available any more ({_describe(next(f for f in failures if f))})"
+            log.warning("GPU stats unavailable: %s", self.reason)
+            return None
         return {"ts": round(time.time(), 3), "gpus": gpus}
 
     def close(self) -> None:
-        if self.available:
+        if self._initialised:
             nvml = _nvml()
             # Shutting down a driver that went away is not worth a failure.
             with contextlib.suppress(nvml.NVMLError):
                 nvml.nvmlShutdown()
 
 
-def _read_gpu(nvml: Any, handle: Any, worker_pids: set[int]) -> dict[str, Any]:
+def _read_gpu(nvml: Any, handle: Any, worker_pids: set[int], failures: list[Exception | None]) -> dict[str, Any]:
     """One GPU's figures; a figure the GPU cannot report is None instead of an error."""
 
     def safe(read: Any) -> Any:
         try:
-            return read()
-        except nvml.NVMLError:  # e.g. NVMLError_NotSupported for the power of some boards
+            value = read()
+        # e.g. NVMLError_NotSupported for the power of some boards; NVMLLibraryMismatchError (not an
+        # NVMLError) is what nvidia-ml-py raises for the processes call on a driver without its _v3.
+        except (nvml.NVMLError, nvml.NVMLLibraryMismatchError) as exc:
+            failures.append(exc)
             return None
+        failures.append(None)
+        return value
 
     memory = safe(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
     util = safe(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))

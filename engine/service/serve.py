@@ -25,9 +25,6 @@ from engine.store.campaign import Campaign, EnginePaths, engine_paths, ensure_pr
 
 log = logging.getLogger("tunedeck.engine")
 
-# AF_UNIX paths are limited to 108 bytes on Linux (107 usable).
-MAX_SOCKET_PATH = 107
-
 
 def socket_answers(path: Path) -> bool:
     """Whether something accepts connections on the Unix socket at ``path``."""
@@ -48,14 +45,11 @@ def claim_socket(paths: EnginePaths) -> None:
     """Refuse if a live service owns the socket; remove a stale socket file left by a dead one.
 
     Called only while holding the engine lock: otherwise a starting engine could remove the
-    socket another had just bound.
+    socket another had just bound. A campaign whose own socket path would be too long gets a
+    short one in a private folder (``EnginePaths.socket``), made 0700 here.
     """
-    if len(str(paths.socket)) > MAX_SOCKET_PATH:
-        raise TunedeckError(
-            f"socket path is {len(str(paths.socket))} bytes, over the {MAX_SOCKET_PATH}-byte limit of Unix "
-            "sockets: move the campaign to a shorter path",
-            path=paths.socket,
-        )
+    if paths.socket.parent != paths.root:
+        ensure_private_dir(paths.socket.parent)
     if socket_answers(paths.socket):
         pid = paths.pid.read_text().strip() if paths.pid.exists() else "?"
         raise EngineAlreadyRunning(f"an engine is already running here (pid {pid})", path=paths.socket)

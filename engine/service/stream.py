@@ -103,8 +103,10 @@ class WakeHub:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self) -> asyncio.Queue[None]:
+        self._loop = asyncio.get_running_loop()
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self._queues.add(queue)
         return queue
@@ -113,7 +115,20 @@ class WakeHub:
         self._queues.discard(queue)
 
     def wake(self) -> None:
-        for queue in self._queues:
+        """Wake every stream; from another thread it is handed to the loop (asyncio queues are not thread-safe)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._wake)
+                return
+        self._wake()
+
+    def _wake(self) -> None:
+        for queue in list(self._queues):
             if queue.empty():  # one pending wake-up is enough: the client reads everything new
                 queue.put_nowait(None)
 

@@ -6,7 +6,9 @@ from them.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +156,10 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+# AF_UNIX paths are limited to 108 bytes on Linux (107 usable).
+MAX_SOCKET_PATH = 107
+
+
 @dataclass(frozen=True)
 class EnginePaths:
     """The service's private folder in a campaign (mode 0700): socket, pid, token, log."""
@@ -162,7 +168,13 @@ class EnginePaths:
 
     @property
     def socket(self) -> Path:
-        return self.root / "engine.sock"
+        """``.tunedeck/engine.sock``, or — when that path is too long for a Unix socket — a short
+        path in a private per-user folder under /tmp named by a hash of the campaign's path."""
+        inside = self.root / "engine.sock"
+        if len(str(inside)) <= MAX_SOCKET_PATH:
+            return inside
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:20]
+        return Path(tempfile.gettempdir()) / f"tunedeck-{os.getuid()}" / f"{digest}.sock"
 
     @property
     def pid(self) -> Path:

@@ -7,6 +7,8 @@ replaces the earlier one, and different metrics logged at one step are all kept.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -40,3 +42,23 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 def series(records: Iterable[dict[str, Any]], metric: str) -> list[tuple[int, Any]]:
     """(step, value) pairs of one metric from merged records."""
     return [(r["step"], r[metric]) for r in records if metric in r]
+
+
+def last_step(metrics_path: Path) -> int:
+    """The highest step in metrics.jsonl, reading only the file's tail (runs can be long)."""
+    try:
+        with open(metrics_path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 65536))
+            lines = handle.read().splitlines()
+    except OSError:
+        return 0
+    for raw in reversed(lines):
+        try:
+            step = json.loads(raw).get("step")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(step, int):
+            return step
+    return 0

@@ -187,10 +187,14 @@ def prepare(args: argparse.Namespace, progress: Callable[[str], None]) -> tuple[
 
 
 # -- whole processes ----------------------------------------------------------------------------
-def tunedeck_command(root: Path) -> list[str]:
+def cli_head() -> list[str]:
+    """How to start ``tunedeck``: the virtual environment's script, or the CLI's main through python."""
     script = Path(sys.executable).parent / "tunedeck"
-    head = [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli.main import main; main()"]
-    return [*head, "bench", "diff", CANDIDATE, "--against", BASELINE, "--json", "--campaign", str(root)]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from engine.cli.main import main; main()"]
+
+
+def tunedeck_command(root: Path) -> list[str]:
+    return [*cli_head(), "bench", "diff", CANDIDATE, "--against", BASELINE, "--json", "--campaign", str(root)]
 
 
 def pandas_command(root: Path, reader: str) -> list[str]:
@@ -479,10 +483,257 @@ def versions(readers: list[str]) -> str:
     return ", ".join(names)
 
 
+# -- right after an import -----------------------------------------------------------------------
+# The import as it was before the cache was refreshed by the writer: the same command with
+# engine.bench.db replaced by a stub whose refresh_cache does nothing (so DuckDB is not even imported).
+IMPORT_WITHOUT_REFRESH = (
+    "import sys, types; stub = types.ModuleType('engine.bench.db'); "
+    "stub.refresh_cache = lambda *args, **kwargs: None; sys.modules['engine.bench.db'] = stub; "
+    "from engine.cli.main import main; main()"
+)
+
+
+def import_sources(root: Path, folder: Path) -> dict[str, Path]:
+    """One tunedeck-format results file per run (its bench files one after the other), to import."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = {}
+    for run in (CANDIDATE, BASELINE):
+        target = folder / f"{run}.results.jsonl"
+        if not target.exists():
+            with open(target, "wb") as out:
+                for path in sorted((root / "bench" / run).glob("*.jsonl")):
+                    with open(path, "rb") as handle:
+                        shutil.copyfileobj(handle, out)
+        sources[run] = target
+    return sources
+
+
+def empty_campaign(root: Path, folder: Path) -> Path:
+    """A campaign like ``root`` (same campaign.toml and production run) without any bench result."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("campaign.toml", "production.json"):
+        shutil.copyfile(root / name, folder / name)
+    return folder
+
+
+def import_command(campaign: Path, run: str, source: Path, *, refresh: bool) -> list[str]:
+    """``tunedeck bench import SOURCE --run RUN``; without ``refresh``, as it ran before the cache refresh."""
+    head = cli_head() if refresh else [sys.executable, "-c", IMPORT_WITHOUT_REFRESH]
+    return [*head, "bench", "import", str(source), "--run", run, "--format", "tunedeck", "--campaign", str(campaign)]
+
+
+def time_after_import(
+    root: Path,
+    sources: dict[str, Path],
+    scratch: Path,
+    readers: list[str],
+    repeats: int,
+    quiet_wait: float,
+    progress: Callable[[str], None],
+) -> tuple[dict[str, list[float]], dict[str, list[float | None]], Path]:
+    """K rounds: import both runs into an empty campaign, then the first diff, with and without the refresh.
+
+    Each round runs three groups in a shuffled order: ``after`` (the imports as they are now, then the
+    first and the second diff), ``before`` (the imports without the cache refresh, then the first diff,
+    which builds the table as every first diff after an import used to) and pandas on the imported
+    files. Returns seconds and others' cores per figure, and the campaign pandas read.
+    """
+    imported = empty_campaign(root, scratch / "imported")
+    for run, source in sources.items():  # untimed: what pandas reads, and the page cache warmed
+        run_process(import_command(imported, run, source, refresh=True))
+    times: dict[str, list[float]] = {name: [] for name in AFTER_IMPORT_LABELS if not name.startswith("pandas_")}
+    times.update({f"pandas_{reader}": [] for reader in readers})
+    others: dict[str, list[float | None]] = {name: [] for name in times}
+    load = OtherLoad()
+
+    def timed(name: str, command: list[str]) -> None:
+        wait_for_quiet(quiet_wait)
+        load.start()
+        times[name].append(run_process(command)[0])
+        others[name].append(load.cores())
+
+    def imports(group: str, refresh: bool) -> Path:
+        campaign = empty_campaign(root, scratch / group)
+        for run, source in sources.items():
+            timed(f"import_{run}_{group}", import_command(campaign, run, source, refresh=refresh))
+        both = [f"import_{run}_{group}" for run in sources]
+        times[f"import_{group}"].append(sum(times[name][-1] for name in both))
+        others[f"import_{group}"].append(_mean_or_none([others[name][-1] for name in both]))
+        return campaign
+
+    def after() -> None:
+        campaign = imports("after", refresh=True)
+        timed("diff_first_after", tunedeck_command(campaign))
+        timed("diff_second_after", tunedeck_command(campaign))
+        shutil.rmtree(campaign, ignore_errors=True)
+
+    def before() -> None:
+        campaign = imports("before", refresh=False)
+        timed("diff_first_before", tunedeck_command(campaign))
+        shutil.rmtree(campaign, ignore_errors=True)
+
+    def pandas() -> None:
+        for reader in readers:
+            timed(f"pandas_{reader}", pandas_command(imported, reader))
+
+    groups: dict[str, Callable[[], None]] = {"after": after, "before": before, "pandas": pandas}
+    order = list(groups)
+    shuffle = random.Random(SEED)
+    for round_index in range(repeats):
+        shuffle.shuffle(order)
+        for name in order:
+            groups[name]()
+        progress(
+            f"round {round_index + 1}/{repeats}: "
+            + ", ".join(f"{n} {v[-1]:.2f} s" for n, v in times.items() if v and not n.startswith("import_c"))
+        )
+    return times, others, imported
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.mean(known) if known else None
+
+
+AFTER_IMPORT_LABELS = {
+    f"import_{CANDIDATE}_before": f"bench import {CANDIDATE}, without the cache refresh",
+    f"import_{BASELINE}_before": f"bench import {BASELINE}, without the cache refresh",
+    "import_before": "both imports, without the cache refresh (before)",
+    f"import_{CANDIDATE}_after": f"bench import {CANDIDATE}, refreshing the cache",
+    f"import_{BASELINE}_after": f"bench import {BASELINE}, refreshing the cache",
+    "import_after": "both imports, refreshing the cache (now)",
+    "diff_first_before": "first bench diff after imports, before (builds)",
+    "diff_first_after": "first bench diff after imports, now",
+    "diff_second_after": "second bench diff (warm), now",
+    "pandas_ujson": "pandas_diff.py, pandas' own JSON reader",
+    "pandas_pyarrow": "pandas_diff.py, read_json(engine='pyarrow')",
+}
+
+
+def report_after_import(result: dict[str, Any]) -> str:
+    data, proc, others = result["data"], result["processes"], result["other_processes_cores"]
+    pandas = [name for name in proc if name.startswith("pandas_")]
+    lines = [
+        f"tunedeck bench diff right after bench import ({result['machine']})",
+        f"data: {data['rows']:,} canonical rows, two runs of {data['rows'] // 2:,}, imported from one "
+        f"tunedeck-format file per run ({result['source_bytes'] / 1e6:.0f} MB in all)",
+        f"outputs agree with every pandas variant: {'yes' if not result['disagreements'] else 'NO'}; "
+        f"cache after the imports identical to a rebuild from the files: {result['cache_matches_rebuild']}",
+        f"versions: {result['versions']}",
+        "",
+        f"whole process, wall clock, {result['repeats']} rounds (others: cores other processes kept busy, mean)",
+        f"  {'':<52} {'median s':>9} {'min s':>8} {'others':>7}",
+    ]
+    for name, label in AFTER_IMPORT_LABELS.items():
+        if name not in proc:
+            continue
+        row = proc[name]
+        load = [value for value in others[name] if value is not None]
+        busy = f"{statistics.mean(load):7.2f}" if load else f"{'-':>7}"
+        lines.append(f"  {label:<52} {row['median_s']:9.3f} {row['min_s']:8.3f} {busy}")
+    first, second, cold = (proc[n]["median_s"] for n in ("diff_first_after", "diff_second_after", "diff_first_before"))
+    before, after = proc["import_before"]["median_s"], proc["import_after"]["median_s"]
+    lines += [
+        "",
+        f"the imports' own cost of the refresh: {after - before:+.2f} s for both runs "
+        f"({(after / before - 1) * 100:+.1f}%)",
+        f"first diff after the imports: {first:.3f} s now, {cold:.3f} s before ({cold / first:.1f}x faster); "
+        f"second diff {second:.3f} s (first / second {first / second:.2f})",
+        "",
+        "goals:",
+    ]
+    for name in pandas:
+        ratio = proc[name]["median_s"] / first
+        lines.append(
+            f"  first diff after import >= {GOAL_RATIO:g}x faster than {name}: {ratio:.1f}x - "
+            f"{'met' if ratio >= GOAL_RATIO else 'NOT met'}"
+            f" (before: {proc[name]['median_s'] / cold:.1f}x)"
+        )
+    if "pandas_pyarrow" not in proc:
+        lines.append("  (pyarrow is not installed: pandas' faster engine='pyarrow' reader was not timed)")
+    lines += [f"  DISAGREEMENT: {problem}" for problem in result["disagreements"]]
+    return "\n".join(lines)
+
+
+def cache_matches_rebuild(campaign: Path) -> bool:
+    """Whether the cache the imports left holds exactly what a cache built from the files holds."""
+    from engine.bench.db import opened
+    from engine.store.campaign import Campaign
+
+    camp = Campaign.open(campaign)
+    with opened(camp) as db:
+        if db.synced:
+            return False
+        incremental = db.dump()
+    saved = campaign / ".tunedeck" / "saved-cache"
+    saved.mkdir()
+    for path in cache_path(campaign).parent.glob("bench.duckdb*"):
+        shutil.move(path, saved / path.name)
+    try:
+        with opened(camp) as db:
+            return db.dump() == incremental
+    finally:
+        drop_cache(campaign)
+        for path in saved.iterdir():
+            shutil.move(path, cache_path(campaign).parent / path.name)
+        saved.rmdir()
+
+
+def main_after_import(
+    args: argparse.Namespace, root: Path, made: dict[str, Any], readers: list[str], progress: Callable[[str], None]
+) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="td-after-import-"))
+    try:
+        sources = import_sources(root, scratch / "sources")
+        progress("checking that tunedeck and pandas agree on the imported files (untimed)")
+        checked = empty_campaign(root, scratch / "checked")
+        for run, source in sources.items():
+            run_process(import_command(checked, run, source, refresh=True))
+        ours = json.loads(run_process(tunedeck_command(checked))[1])
+        disagreements = []
+        for reader in readers:
+            theirs = json.loads(run_process(pandas_command(checked, reader))[1])
+            disagreements += [f"pandas_{reader}: {problem}" for problem in compare_outputs(ours, theirs)]
+        if disagreements:
+            for problem in disagreements:
+                progress(f"DISAGREEMENT {problem}")
+            raise SystemExit("tunedeck and pandas disagree: not timing")
+        progress("checking that the cache after the imports is what a rebuild makes (untimed)")
+        identical = cache_matches_rebuild(checked)
+        shutil.rmtree(checked, ignore_errors=True)
+        progress(f"timing {args.repeats} rounds")
+        times, others, _ = time_after_import(root, sources, scratch, readers, args.repeats, args.quiet_wait, progress)
+        source_bytes = sum(path.stat().st_size for path in sources.values())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "mode": "after-import",
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}",
+        "versions": versions(readers),
+        "data": made,
+        "source_bytes": source_bytes,
+        "repeats": args.repeats,
+        "p_value": ours["p_value"],
+        "disagreements": disagreements,
+        "cache_matches_rebuild": identical,
+        "processes": summarise(times),
+        "process_times_s": times,
+        "other_processes_cores": others,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="canonical rows in all, both runs (default 1M)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds of the whole processes (default 5)")
+    parser.add_argument(
+        "--repeats", type=int, help="timed rounds of the whole processes (default 5; 3 with --after-import)"
+    )
+    parser.add_argument(
+        "--after-import",
+        action="store_true",
+        help="time bench import of both runs into an empty campaign, then the first bench diff (and pandas)",
+    )
     parser.add_argument("--inner-repeats", type=int, default=20, help="calls per in-process figure (default 20)")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it; reuse it when already there")
     parser.add_argument(
@@ -510,8 +761,18 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[bench_diff] {message}", file=sys.stderr, flush=True)
 
+    if args.repeats is None:
+        args.repeats = 3 if args.after_import else 5
     readers = pandas_readers()
     root, made, remove = prepare(args, progress)
+    if args.after_import:
+        try:
+            result = main_after_import(args, root, made, readers, progress)
+        finally:
+            if remove:
+                shutil.rmtree(root, ignore_errors=True)
+        print(json.dumps(result, indent=2) if args.json else report_after_import(result))
+        return 0
     try:
         progress("checking that tunedeck and pandas agree (untimed: also the warm-up of each command)")
         drop_cache(root)

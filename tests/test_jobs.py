@@ -1,0 +1,214 @@
+"""Every GPU job goes through the engine's one queue: merges and bench generation wait for training.
+
+The real engine on a real socket, real workers; one campaign for the module (training is the slow part).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.demo.reverse_task import reverse_rows
+from engine.runs.jobs import read_jobs
+from engine.store.campaign import Campaign, engine_paths
+from engine.store.jsonl import read_jsonl
+from engine.store.merged import merged_problem
+from tests.helpers import FAST_RUN, REPO, tunedeck, write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 120.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def campaign(tiny_model: Path) -> Iterator[Campaign]:
+    """A short-path campaign with one finished run ``done`` (20 steps) to merge and bench."""
+    root = Path(tempfile.mkdtemp(prefix="td-jobs-", dir="/tmp"))
+    camp = Campaign.create(root / "c", "job tests", base=str(tiny_model))
+    write_jsonl(camp.root / "datasets" / "train.jsonl", reverse_rows(200, seed=1))
+    write_run(camp, "done", max_steps=20, save_steps=10)
+    assert cli(camp, "run", str(camp.root / "done.toml"))["run"] == "done"
+    wait_for(lambda: cli(camp, "status", "done")["state"] == "finished", what="the first run to finish")
+    yield camp
+    tunedeck("engine", "stop", "--campaign", str(camp.root))
+    for run in camp.run_names():
+        pid_file = camp.run(run).root / "worker.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def write_run(campaign: Campaign, name: str, **settings: int) -> Path:
+    values = {"max_steps": 300, "logging_steps": 1, "save_steps": 100} | settings
+    path = campaign.root / f"{name}.toml"
+    path.write_text(FAST_RUN.format(**values))
+    return path
+
+
+def cli(campaign: Campaign, *args: str, code: int = 0) -> Any:
+    done = tunedeck(*args, "--campaign", str(campaign.root), "--json", timeout=300)
+    assert done.returncode == code, done.stderr
+    return json.loads(done.stdout) if code == 0 else done.stderr
+
+
+def start_cli(campaign: Campaign, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-c", "from engine.cli.main import main; main()", *args]
+    return subprocess.Popen(
+        [*command, "--campaign", str(campaign.root), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_a_merge_waits_for_training_then_runs_and_a_second_is_refused(campaign: Campaign) -> None:
+    cli(campaign, "run", str(write_run(campaign, "busy", max_steps=5000)))
+    wait_for(lambda: cli(campaign, "status", "busy")["state"] == "running", what="busy to train")
+    merge = start_cli(campaign, "merge", "done")
+    job = wait_for(lambda: [j for j in read_jobs(campaign) if j.kind == "merge"], what="the merge job")[0]
+    time.sleep(1.0)
+    assert read_jobs(campaign)[0].state == "queued", "a merge started while another GPU job ran"
+    text = tunedeck("status", "--campaign", str(campaign.root)).stdout
+    assert "merge of done" in text
+    assert "queued" in text
+
+    second = tunedeck("merge", "done", "--campaign", str(campaign.root))
+    assert second.returncode == 2
+    assert f"a merge of run 'done' is already queued (job {job.id})" in second.stderr
+    assert second.stderr.count("\n") == 1
+
+    cli(campaign, "stop", "busy")
+    out, err = merge.communicate(timeout=300)
+    assert merge.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["merged"] == str(campaign.run("done").merged)
+    assert merged_problem(campaign.run("done").merged) is None
+    (finished,) = [j for j in read_jobs(campaign) if j.id == job.id]
+    assert finished.state == "finished"
+    stopped_at = [e["ts"] for e in read_jsonl(campaign.run("busy").events) if e["event"] == "stopped"][-1]
+    assert finished.started is not None
+    assert finished.started >= stopped_at - 0.5, "the merge ran beside the training"
+    assert "queued" in err  # it said it was waiting
+
+
+def test_bench_generation_is_a_job_too(campaign: Campaign, tmp_path: Path) -> None:
+    suite = write_jsonl(
+        tmp_path / "suite.jsonl",
+        [
+            {"task_id": f"t{i}", "prompt": row["prompt"], "expected": row["completion"]}
+            for i, row in enumerate(reverse_rows(6, seed=9))
+        ],
+    )
+    result = cli(campaign, "bench", "run", "done", "--suite", str(suite), "--checkpoint", "10")
+    assert result["run"] == "done@10"
+    assert sum(b["total"] for b in result["benches"].values()) == 6
+    jobs = [j for j in read_jobs(campaign) if j.kind == "bench"]
+    assert jobs[-1].state == "finished"
+    assert jobs[-1].checkpoint == 10
+
+
+def test_a_queued_job_can_be_stopped_and_never_runs(campaign: Campaign) -> None:
+    cli(campaign, "run", str(write_run(campaign, "hog", max_steps=5000)))
+    wait_for(lambda: cli(campaign, "status", "hog")["state"] == "running", what="hog to train")
+    merge = start_cli(campaign, "merge", "done")
+    job = wait_for(
+        lambda: [j for j in read_jobs(campaign) if j.kind == "merge" and j.state == "queued"], what="queued"
+    )[0]
+    merge.send_signal(signal.SIGINT)  # Ctrl-C: the job leaves the queue
+    merge.communicate(timeout=60)
+    (after,) = [j for j in read_jobs(campaign) if j.id == job.id]
+    assert after.state == "stopped"
+    assert after.started is None
+    cli(campaign, "stop", "hog")
+
+
+def test_resume_of_a_finished_run_needs_extend_and_more_steps(campaign: Campaign) -> None:
+    refused = cli(campaign, "resume", "done", code=2)
+    assert "run 'done' has finished (step 20); resuming would replace its adapter" in refused
+    assert "--extend" in refused
+    same = cli(campaign, "resume", "done", "--extend", code=2)
+    assert "train.max_steps: is 20, not above the 20 steps" in same
+    toml = campaign.run("done").run_toml
+    toml.write_text(toml.read_text().replace("max_steps = 20", "max_steps = 30"))
+    assert cli(campaign, "resume", "done", "--extend")["run"] == "done"
+    wait_for(lambda: cli(campaign, "status", "done")["state"] == "finished", what="the extension")
+    assert cli(campaign, "status", "done")["step"] == 30
+
+
+def test_four_processes_submitting_stopping_and_resuming_leave_a_consistent_queue(campaign: Campaign) -> None:
+    names = [f"c{i}" for i in range(4)]
+    for name in names:
+        write_run(campaign, name, max_steps=5000)
+
+    def churn(name: str) -> list[int]:
+        codes = []
+        for args in (("run", str(campaign.root / f"{name}.toml")), ("stop", name), ("resume", name), ("stop", name)):
+            done = tunedeck(*args, "--campaign", str(campaign.root), "--json", timeout=300)
+            codes.append(done.returncode)
+            assert "Traceback" not in done.stderr, done.stderr
+        return codes
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = dict(zip(names, pool.map(churn, names), strict=True))
+    for name, codes in outcomes.items():
+        assert codes[0] == 0, (name, codes)
+        assert all(code in (0, 1, 2) for code in codes), (name, codes)
+    # Whatever interleaving happened: every run ends settled, each launch recorded once per queue entry.
+    wait_for(
+        lambda: all(cli(campaign, "status", n)["state"] in ("stopped", "finished", "failed") for n in names),
+        what="every run to settle",
+    )
+    for name in names:
+        events = [e["event"] for e in read_jsonl(campaign.run(name).events)]
+        # One worker per queue entry at most ("resumed" comes with the "started" of a resume's launch).
+        assert events.count("started") <= events.count("queued"), (name, events)
+        assert "failed" not in events, (name, events)
+    engine = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmd(p, "engine.service", str(campaign.root))]
+    assert len(engine) == 1
+
+
+def _cmd(proc: Path, *needles: str) -> bool:
+    try:
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return all(n in cmdline for n in needles)
+
+
+def test_a_campaign_in_a_long_path_gets_a_short_socket(tiny_model: Path, tmp_path: Path) -> None:
+    deep = tmp_path / ("a-very-long-folder-name-" * 6) / "campaign"
+    camp = Campaign.create(deep, "deep")
+    assert len(str(deep / ".tunedeck" / "engine.sock")) > 107
+    try:
+        started = cli(camp, "engine", "start")
+        assert started["running"] is True
+        socket = Path(started["socket"])
+        assert len(str(socket)) <= 107
+        assert socket == engine_paths(camp.root).socket
+        assert oct(socket.parent.stat().st_mode & 0o777) == "0o700"
+        assert cli(camp, "engine", "status")["pid"] == started["pid"]
+    finally:
+        tunedeck("engine", "stop", "--campaign", str(camp.root))

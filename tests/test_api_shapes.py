@@ -26,6 +26,7 @@ from engine.api import (
     GateResult,
     GpuStatus,
     Health,
+    JobStatus,
     RunStatus,
     TrainerStateImport,
     WatchReport,
@@ -49,6 +50,10 @@ ROUTES: list[tuple[str, str, type[BaseModel], bool]] = [
     ("get", "/bench/gate/{run}", GateResult, False),
     ("get", "/health", Health, False),
     ("get", "/gpu", GpuStatus, False),
+    ("post", "/jobs", JobStatus, False),
+    ("get", "/jobs", JobStatus, True),
+    ("get", "/jobs/{job_id}", JobStatus, False),
+    ("post", "/jobs/{job_id}/stop", JobStatus, False),
 ]
 
 WATCH_RULES = """
@@ -145,11 +150,14 @@ def test_import_watch_status_and_engine_print_their_models(watched: Campaign) ->
     alerts = {a["rule"]: a for a in report["alerts"]}
     assert alerts["loss-nonfinite"]["value"] == "NaN"  # bare NaN in the file, a JSON string here
 
-    status = assert_printed(RunStatus, cli_json(watched, "status", "v4.1"))  # starts the engine
+    status = assert_printed(RunStatus, cli_json(watched, "status", "v4.1"))  # from the files: no engine
     assert (status["run"], status["state"]) == ("v4.1", "finished")
     statuses = json.loads(cli_json(watched, "status"))
     assert [assert_printed(RunStatus, json.dumps(item)) for item in statuses] == [status]
 
+    idle = EngineStatus.model_validate_json(cli_json(watched, "engine", "status"))
+    assert idle.running is False  # `status` started none
+    cli_json(watched, "engine", "start")
     engine = assert_printed(EngineStatus, cli_json(watched, "engine", "status"))
     assert engine["running"] is True
     assert_printed(GpuStatus, json.dumps(engine["gpu"]))

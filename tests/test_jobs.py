@@ -212,3 +212,19 @@ def test_a_campaign_in_a_long_path_gets_a_short_socket(tiny_model: Path, tmp_pat
         assert cli(camp, "engine", "status")["pid"] == started["pid"]
     finally:
         tunedeck("engine", "stop", "--campaign", str(camp.root))
+
+
+def test_a_merge_outlives_its_engine_and_the_next_engine_settles_it(campaign: Campaign) -> None:
+    merge = start_cli(campaign, "merge", "done")
+    job = wait_for(lambda: [j for j in read_jobs(campaign) if j.kind == "merge" and j.state == "running"])[-1]
+    engine_pid = cli(campaign, "engine", "status")["pid"]
+    os.kill(engine_pid, signal.SIGKILL)
+    # The CLI waiting on the job starts a new engine, which re-adopts the running merge (or settles it).
+    out, err = merge.communicate(timeout=300)
+    assert merge.returncode == 0, err
+    assert json.loads(out)["merged"] == str(campaign.run("done").merged)
+    assert cli(campaign, "engine", "status")["pid"] != engine_pid
+    done = wait_for(lambda: [j for j in read_jobs(campaign) if j.id == job.id and j.state == "finished"], timeout=60)
+    assert done[0].result is not None
+    assert done[0].result["merged"] == str(campaign.run("done").merged)
+    assert merged_problem(campaign.run("done").merged) is None

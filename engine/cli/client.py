@@ -28,6 +28,10 @@ class EngineError(TunedeckError):
     """The engine answered with an error, or could not be reached or started."""
 
 
+class EngineUnreachable(EngineError):
+    """Nothing answers on the engine's socket (it is not running, or it has just died)."""
+
+
 def _transport(socket: Path) -> httpx.HTTPTransport:
     return httpx.HTTPTransport(uds=str(socket))
 
@@ -113,7 +117,7 @@ class EngineClient:
         try:
             response = self.http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise EngineError(f"cannot reach the engine ({exc})", path=self.paths.socket) from None
+            raise EngineUnreachable(f"cannot reach the engine ({exc})", path=self.paths.socket) from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -160,11 +164,19 @@ class EngineClient:
                     say(news)
                     said = news
                 time.sleep(JOB_POLL_S)
-                job = self.job(job.id)
+                job = self._job_across_restarts(job.id)
         except KeyboardInterrupt:
             self.stop_job(job.id, reason="interrupted (Ctrl-C)")
             raise
         return job
+
+    def _job_across_restarts(self, job_id: str) -> JobStatus:
+        """The job's state; when the engine has gone meanwhile, a new one is started (it re-adopts the job)."""
+        try:
+            return self.job(job_id)
+        except EngineUnreachable:
+            self.ensure_running()
+            return self.job(job_id)
 
     def _job_news(self, job: JobStatus) -> str:
         if job.state == "queued":

@@ -1,6 +1,6 @@
 """Benchmark: ``tunedeck bench diff`` on 1,000,000 canonical rows against an equivalent pandas script.
 
-    python tests/perf/bench_diff.py [--rows N] [--repeats K] [--keep DIR] [--json]
+    python tests/perf/bench_diff.py [--rows N] [--repeats K] [--keep DIR] [--json] [--after-import]
 
 Generates (fixed seed) a temporary campaign whose production run is ``base``, with ``--rows``
 canonical rows in all, half for ``base`` and half for ``cand``, as ``bench/<run>/<bench>.jsonl``
@@ -24,6 +24,13 @@ In-process, with one ``BenchDB`` opened once, it also times ``engine.bench.compa
 diff_totals.sql executed, then fetched; the ``task_verdicts`` view for one run; ``model_dump``,
 ``json.dumps`` and the human-readable text; ``BenchDB.open`` warm and cold; interpreter start and
 imports.
+
+With ``--after-import`` it times instead what a user does after an evaluation: ``tunedeck bench
+import`` of one tunedeck-format results file per run into an empty campaign, then the first
+``bench diff`` (which finds the cache current: the import loaded its files), the second one, and
+pandas on the imported files; and, for comparison, the same imports as they ran before the import
+refreshed the cache (``engine.bench.db`` stubbed out), then the first diff, which builds the table.
+It also checks that the cache the imports left is identical to one rebuilt from the files.
 
 pandas is an optional extra: ``pip install -e '.[perf]'``. Not a pytest test: CI does not run it.
 """

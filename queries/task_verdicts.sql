@@ -10,6 +10,8 @@ SELECT
     count(*) AS samples,
     count(*) FILTER (WHERE passed) AS samples_passed,
     count(DISTINCT passed) > 1 AS flaky,
-    sum(latency_ms) AS latency_ms
+    -- In sample order: a plain sum of doubles depends on the order DuckDB's threads meet the rows,
+    -- so two builds from the same files differed in the last bit; the cache must be what a rebuild makes.
+    sum(latency_ms ORDER BY sample) AS latency_ms
 FROM bench_rows
 GROUP BY run, bench, task_id

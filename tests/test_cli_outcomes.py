@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from engine.cli.common import CHECKPOINT_HELP, Outcome
 from engine.cli.main import build_parser, write_outcome
 from engine.store.campaign import Campaign
 from engine.store.trainer_state import import_trainer_state
-from tests.helpers import REPO, tunedeck
+from tests.helpers import REPO, tunedeck, tunedeck_here
 
 
 def _subcommand(parser: argparse.ArgumentParser, *path: str) -> argparse.ArgumentParser:
@@ -55,3 +58,31 @@ def test_main_writes_json_or_text_and_warnings_on_stderr(capsys: pytest.CaptureF
     assert built == []  # a costly text is never built for --json
     assert write_outcome(outcome, as_json=False) == 1
     assert capsys.readouterr().out == "no watch rule fired\n"
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
+    """`tunedeck bench show | head -0`: the pipe closes before the answer; no traceback, no 'internal error'."""
+    campaign = REPO / "tests" / "data" / "bench_campaign"
+    command = [
+        sys.executable,
+        "-c",
+        "from engine.cli.main import main; main()",
+        "bench",
+        "show",
+        "--campaign",
+        str(campaign),
+    ]
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody will read
+    done = subprocess.run(command, stdout=writer, stderr=subprocess.PIPE, text=True, check=False, timeout=60)
+    os.close(writer)
+    assert done.returncode == 141
+    assert done.stderr == ""
+
+
+def test_a_folder_given_as_run_toml_is_one_line(tmp_path: Path) -> None:
+    campaign = Campaign.create(tmp_path / "c", "folder")
+    (tmp_path / "r1.toml").mkdir()
+    done = tunedeck_here("run", str(tmp_path / "r1.toml"), "--campaign", str(campaign.root))
+    assert done.returncode == 2
+    assert done.stderr == f"tunedeck: {tmp_path / 'r1.toml'}: cannot read (Is a directory)\n"

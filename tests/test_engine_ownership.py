@@ -147,6 +147,11 @@ def test_a_recycled_pid_is_not_our_worker(tmp_path: Path) -> None:
     # A process whose command line even looks like ours: only its start time tells it apart.
     impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "engine.worker"])
     try:
+        # Popen can return before the child's exec shows in /proc (its command line is the parent's till then).
+        deadline = time.monotonic() + 10
+        while b"engine.worker" not in Path(f"/proc/{impostor.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the impostor never started"
+            time.sleep(0.01)
         started = process_start_time(impostor.pid)
         assert started is not None
         assert is_alive(impostor.pid, started)

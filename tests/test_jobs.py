@@ -177,15 +177,22 @@ def test_four_processes_submitting_stopping_and_resuming_leave_a_consistent_queu
         assert codes[0] == 0, (name, codes)
         assert all(code in (0, 1, 2) for code in codes), (name, codes)
     # Whatever interleaving happened: every run ends settled, each launch recorded once per queue entry.
-    wait_for(
-        lambda: all(cli(campaign, "status", n)["state"] in ("stopped", "finished", "failed") for n in names),
-        what="every run to settle",
-    )
+    try:
+        wait_for(
+            lambda: all(cli(campaign, "status", n)["state"] in ("stopped", "finished", "failed") for n in names),
+            what="every run to settle",
+        )
+    except AssertionError:
+        states = {
+            n: (cli(campaign, "status", n), [e["event"] for e in read_jsonl(campaign.run(n).events)]) for n in names
+        }
+        raise AssertionError(f"{outcomes}\n{json.dumps(states, indent=1)}") from None
     for name in names:
         events = [e["event"] for e in read_jsonl(campaign.run(name).events)]
         # One worker per queue entry at most ("resumed" comes with the "started" of a resume's launch).
         assert events.count("started") <= events.count("queued"), (name, events)
-        assert "failed" not in events, (name, events)
+        detail = "\n".join(json.dumps(e) for e in read_jsonl(campaign.run(name).events))
+        assert "failed" not in events, f"{name}: {outcomes[name]}\n{detail}"
     engine = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmd(p, "engine.service", str(campaign.root))]
     assert len(engine) == 1
 
@@ -228,3 +235,22 @@ def test_a_merge_outlives_its_engine_and_the_next_engine_settles_it(campaign: Ca
     assert done[0].result is not None
     assert done[0].result["merged"] == str(campaign.run("done").merged)
     assert merged_problem(campaign.run("done").merged) is None
+
+
+def test_a_run_that_fails_says_why_and_runs_again_once_fixed(campaign: Campaign, tmp_path: Path) -> None:
+    broken = campaign.root / "models" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{}")  # passes the pre-launch check, fails to load in the worker
+    toml = campaign.root / "fragile.toml"
+    good = FAST_RUN.format(max_steps=4, logging_steps=2, save_steps=4)
+    toml.write_text('base = "models/broken"\n' + good)
+    cli(campaign, "run", str(toml))
+    failed = wait_for(lambda: (s := cli(campaign, "status", "fragile"))["state"] == "failed" and s, what="the failure")
+    assert failed["reason"], failed
+    text = tunedeck("status", "fragile", "--campaign", str(campaign.root)).stdout
+    assert "failed: " in text
+    assert "tunedeck run runs/fragile/run.toml" in text
+    toml.write_text(good)  # fixed: the campaign's own base model
+    assert cli(campaign, "run", str(toml))["run"] == "fragile"
+    wait_for(lambda: cli(campaign, "status", "fragile")["state"] == "finished", what="the fixed run")
+    assert cli(campaign, "status", "fragile")["reason"] is None

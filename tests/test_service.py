@@ -143,8 +143,9 @@ def test_a_stale_socket_is_replaced(campaign: Campaign) -> None:
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(folder / "engine.sock"))
     stale.close()  # the file stays, nobody listens: what kill -9 of an engine leaves
-    assert cli(campaign, "status") == []
+    assert cli(campaign, "engine", "start")["running"] is True
     assert cli(campaign, "engine", "status")["running"] is True
+    assert cli(campaign, "status") == []
 
 
 @pytest.mark.slow

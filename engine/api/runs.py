@@ -17,6 +17,7 @@ class RunStatus(ApiModel):
     step: int = Field(description="the highest step in metrics.jsonl (0 before the first log)")
     max_steps: int | None
     pid: int | None = Field(description="the worker's pid while it runs")
+    reason: str | None = Field(description="why it failed or stopped (from events.jsonl), one line")
 
 
 class StartRequest(ApiModel):

@@ -8,6 +8,7 @@ written are then loaded into the DuckDB cache (``refresh_cache``) before the imp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,13 @@ def bench_totals(rows: list[dict[str, Any]]) -> BenchTotals:
 
 
 def import_results(
-    campaign: Campaign, path: Path, run: str, *, fmt: str = "auto", bench: str | None = None
+    campaign: Campaign,
+    path: Path,
+    run: str,
+    *,
+    fmt: str = "auto",
+    bench: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> BenchImportSummary:
     """Import ``path`` as the results of ``run`` (``RUN`` or ``RUN@STEP``; no run.toml needed).
 
@@ -47,7 +54,7 @@ def import_results(
     if not path.is_file():
         raise NotFoundError("no such file", path=path)
     used = resolve(path, fmt, FORMATS)
-    sink = Sink(path)
+    sink = Sink(path, progress=progress)  # rows parsed so far, about once a second
     PARSERS[used](path, sink, run=str(ref), bench=bench)
     sink.finish()
     if sink.rows == 0:

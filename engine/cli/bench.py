@@ -8,6 +8,7 @@ when the gate passes and 1 when it fails, so scripts can branch on it.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,16 @@ def cmd_bench_import(args: argparse.Namespace, say: Say) -> Outcome:
     from engine.bench.importer import import_results
 
     campaign = campaign_of(args)
-    summary = import_results(campaign, Path(args.file), args.run, fmt=args.format, bench=args.bench)
+    size = Path(args.file).stat().st_size if Path(args.file).is_file() else 0
+
+    def progress(rows: int) -> None:
+        # Only on a terminal: a log file or a script's pipe gets the result alone.
+        if sys.stderr.isatty():
+            print(f"\r  {rows:,} rows parsed of {size / 1e6:,.0f} MB ...", end="", file=sys.stderr, flush=True)
+
+    summary = import_results(campaign, Path(args.file), args.run, fmt=args.format, bench=args.bench, progress=progress)
+    if sys.stderr.isatty() and summary.rows >= 4096:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the progress line
     benches = ", ".join(f"{name} {_rate(t.passed, t.total)}" for name, t in summary.benches.items())
     skipped = f"; skipped {summary.skipped} lines (see above)" if summary.skipped else ""
     undone = ", ".join(f"{rows} rows of {bench}" for bench, rows in summary.replaced.items() if rows)

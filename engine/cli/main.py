@@ -83,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # The reader went away (`tunedeck status | head -1`): nobody is left to tell. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either; 141 is a shell's SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     except Exception as exc:  # a bug of ours: one line, details on request
         if os.environ.get("TUNEDECK_DEBUG"):
             traceback.print_exc()

@@ -57,7 +57,9 @@ def cmd_run(args: argparse.Namespace, say: Say) -> Outcome:
     paths = campaign.run(name)
     text = source.read_text(encoding="utf-8")
     placed = source == paths.run_toml.resolve()
-    if not placed and paths.run_toml.exists() and paths.run_toml.read_text(encoding="utf-8") != text:
+    # A run that failed before it trained (a bad setting, a missing file) takes its fixed run.toml.
+    retry = paths.run_toml.exists() and not paths.metrics.exists() and run_status(name, paths).state == "failed"
+    if not placed and not retry and paths.run_toml.exists() and paths.run_toml.read_text(encoding="utf-8") != text:
         raise ConfigError(f"run {name!r} already exists with a different run.toml", path=paths.run_toml)
     if paths.metrics.exists():
         raise ConfigError(f"run {name!r} has already trained; use 'tunedeck resume {name}'", path=paths.metrics)
@@ -95,7 +97,17 @@ def _submit(campaign: Campaign, run: str, *, resume: bool, extend: bool = False)
 def _status_line(status: RunStatus) -> str:
     total = f"/{status.max_steps}" if status.max_steps else ""
     pid = f"  pid {status.pid}" if status.pid else ""
-    return f"{status.run:<24} {status.state:<9} step {status.step}{total}{pid}"
+    line = f"{status.run:<24} {status.state:<9} step {status.step}{total}{pid}"
+    if status.reason:
+        line += f"\n{'':<24} {status.state}: {status.reason}"
+    if status.state == "failed":
+        hint = (
+            f"fix runs/{status.run}/run.toml (or its data), then: tunedeck run runs/{status.run}/run.toml"
+            if status.step == 0
+            else f"fix the cause, then continue from its last checkpoint: tunedeck resume {status.run}"
+        )
+        line += f"\n{'':<24} {hint}"
+    return line
 
 
 def _job_line(job: JobStatus) -> str:

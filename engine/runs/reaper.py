@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.runs.jobs import last_line
 from engine.runs.liveness import process_start_time
 from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event
 from engine.store.campaign import RunPaths, record_event
@@ -67,6 +68,8 @@ def main(argv: list[str]) -> int:
     last = last_lifecycle_event(paths.events)
     if returncode != 0 and (last is None or last["event"] not in TERMINAL_EVENTS):
         cause = f"signal {ended['signal']}" if ended["signal"] else f"exit code {returncode}"
+        said = last_line(paths.worker_log)  # the worker's last words, when it had any
+        cause += f": {said.removeprefix('tunedeck: ')[:500]}" if said and not ended["signal"] else ""
         record_event(
             paths.events,
             "failed",

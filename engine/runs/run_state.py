@@ -85,4 +85,8 @@ def run_status(name: str, paths: RunPaths) -> RunStatus:
             state = "failed"
     if state in ("finished", "failed", "stopped", "created"):
         pid = None
-    return RunStatus(run=name, state=state, step=step, max_steps=max_steps, pid=pid)
+    reason = None
+    if last is not None and state in ("failed", "stopped"):
+        said = last.get("error") if last["event"] == "failed" else last.get("reason")
+        reason = str(said)[:500] if said else None
+    return RunStatus(run=name, state=state, step=step, max_steps=max_steps, pid=pid, reason=reason)

@@ -177,7 +177,9 @@ class Supervisor:
         # to tear down): it can be queued again; _schedule waits for the old process to go.
         if state in ("running", "stopping") or any(q.run == run and q.job_id is None for q in self.queue):
             raise JobError(f"run {run!r} is already {state}", path=paths.root)
-        if not resume and state not in ("created",):
+        # A run that failed or was stopped before it logged anything can simply be run again.
+        never_trained = state in ("failed", "stopped") and not paths.metrics.exists()
+        if not resume and state != "created" and not never_trained:
             raise JobError(f"run {run!r} has already run (state {state}); resume it instead", path=paths.root)
         if resume and state == "finished":
             check_extend(run, paths, prepared.config.train.max_steps, extend=extend)
@@ -422,7 +424,9 @@ class Supervisor:
             del self.active[job.run]
             if job.job_id is not None:
                 self._settle_job(job)
-            else:
+            elif not any(item.run == job.run and item.job_id is None for item in self.queue):
+                # Not when the run was queued again while this worker was still exiting: its last
+                # event is then that "queued", and this worker's end was already recorded by it.
                 self._settle(job.run, job.paths)
         if ended:
             self._schedule()

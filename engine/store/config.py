@@ -273,4 +273,6 @@ def load_toml(path: Path, model: type[Model]) -> Model:
         raise ConfigError("file not found", path=path) from None
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", path=path) from None
+    except OSError as exc:  # a folder where the file belongs, no permission, ...
+        raise ConfigError(f"cannot read ({exc.strerror})", path=path) from None
     return validate_toml(path, text, model)

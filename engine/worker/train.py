@@ -190,11 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from engine.errors import TunedeckError
 
-        if isinstance(exc, TunedeckError):
-            raise
+        # Recorded so `tunedeck status` can say why: a user's error as its one line, ours with its type.
+        said = str(exc) if isinstance(exc, TunedeckError) else f"{type(exc).__name__}: {exc}"
         events = args.run_dir / "events.jsonl"
         if events.parent.is_dir() and int(os.environ.get("RANK", "0")) == 0:
-            record_event(events, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            record_event(events, "failed", error=said[:2000])
         raise
 
 

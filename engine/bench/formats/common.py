@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -60,6 +61,9 @@ def _constant_field(raw: str) -> str | None:
     return match.group(1) if match else None
 
 
+PROGRESS_EVERY_S = 1.0
+
+
 class Sink:
     """Rows of one import, grouped by bench, and the reasons lines were skipped.
 
@@ -67,12 +71,15 @@ class Sink:
     the same evaluation twice, or its pass rate would count it twice.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, progress: Callable[[int], None] | None = None) -> None:
         self.path = path
         self.benches: dict[str, list[dict[str, Any]]] = {}
         self.reasons: list[str] = []
         self.skipped = 0
         self._seen: set[tuple[str, str, int]] = set()
+        # Called with the rows kept so far, at most once per PROGRESS_EVERY_S (a long import on a terminal).
+        self._progress = progress
+        self._next_progress = time.monotonic() + PROGRESS_EVERY_S
 
     @property
     def rows(self) -> int:
@@ -101,6 +108,9 @@ class Sink:
             )
             return False
         self._seen.add(key)
+        if self._progress is not None and len(self._seen) % 4096 == 0 and time.monotonic() >= self._next_progress:
+            self._next_progress = time.monotonic() + PROGRESS_EVERY_S
+            self._progress(len(self._seen))
         self.benches.setdefault(row["bench"], []).append(row)
         return True
 

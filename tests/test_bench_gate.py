@@ -166,6 +166,7 @@ def test_harvest_fresh_failures_plus_anchors(bd6: Campaign, tmp_path: Path) -> N
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["task_id"], r["class"]) for r in rows[:2]] == [("HumanEval/23", "poison"), ("MBPP/53", "poison")]
     assert all(r["class"] == "anchor" for r in rows[2:])
+
     assert {r["task_id"] for r in rows[2:]} <= {
         *(f"MBPP/{n}" for n in (17, 19, 20, 41, 51, 52, 64, 90, 93, 96, 99, 105)),
         "HumanEval/53",
@@ -173,6 +174,22 @@ def test_harvest_fresh_failures_plus_anchors(bd6: Campaign, tmp_path: Path) -> N
     # The dataset trains as it is: the engine's own loader accepts it, classes intact.
     loaded = load_rows(out, field="dataset")
     assert [row.row_class for row in loaded] == ["poison", "poison", "anchor", "anchor", "anchor"]
+    # The same --out again is refused (it once overwrote campaign.toml); --force replaces it.
+    before = (bd6.root / "campaign.toml").read_bytes()
+    for target in (out, bd6.root / "campaign.toml"):
+        again = tunedeck_here(
+            "dataset", "harvest", "--from", "bd6.8d2", "--refs", str(refs_path), "--out", str(target),
+            "--campaign", str(bd6.root),
+        )  # fmt: skip
+        assert again.returncode == 2
+        assert again.stderr == f"tunedeck: {target}: --out: already exists; pass --force to replace it\n"
+    assert (bd6.root / "campaign.toml").read_bytes() == before
+    forced = tunedeck_here(
+        "dataset", "harvest", "--from", "bd6.8d2", "--refs", str(refs_path), "--anchors", "1", "--out", str(out),
+        "--force", "--json", "--campaign", str(bd6.root),
+    )  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    assert len(out.read_text().splitlines()) == 3
 
 
 def test_harvest_without_usable_refs_is_a_clear_error(bd6: Campaign, tmp_path: Path) -> None:

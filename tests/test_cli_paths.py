@@ -70,7 +70,11 @@ def test_gpu_only_settings_are_refused_clearly_on_a_cpu(
     assert exited.value.code == 2
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.strip().startswith(f"tunedeck: {run_dir / 'run.toml'}: {message}")
-    assert sorted(p.name for p in run_dir.iterdir()) == ["run.toml"]
+    # Nothing trained or saved; only the reason, recorded so `tunedeck status` can say why.
+    assert sorted(p.name for p in run_dir.iterdir()) == ["events.jsonl", "run.toml"]
+    (failed,) = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert failed["event"] == "failed"
+    assert failed["error"].startswith(f"{run_dir / 'run.toml'}: {message}")
 
 
 def test_multi_gpu_runs_launch_under_torchrun() -> None:

@@ -24,6 +24,17 @@ from engine.api.bench import (
 )
 from engine.api.engine import EngineStatus, GpuReading, GpuSample, GpuStatus, GpuWorker, Health, Ok
 from engine.api.jobs import JobKind, JobRequest, JobState, JobStatus
+from engine.api.monitor import (
+    AnchorMatrix,
+    BenchRow,
+    BenchRowsPage,
+    DiffClass,
+    EvalBest,
+    MetricNames,
+    MetricSeries,
+    RunSummary,
+    SeriesBucket,
+)
 from engine.api.runs import (
     Alert,
     MergeProbe,
@@ -36,6 +47,15 @@ from engine.api.runs import (
 )
 
 __all__ = [
+    "AnchorMatrix",
+    "BenchRow",
+    "BenchRowsPage",
+    "DiffClass",
+    "EvalBest",
+    "MetricNames",
+    "MetricSeries",
+    "RunSummary",
+    "SeriesBucket",
     "Alert",
     "ApiModel",
     "BenchDiff",

@@ -19,7 +19,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from engine.api import (
+    AnchorMatrix,
     BenchDiff,
+    BenchRowsPage,
     BenchShow,
     BenchShowWithWarnings,
     EngineStatus,
@@ -27,7 +29,10 @@ from engine.api import (
     GpuStatus,
     Health,
     JobStatus,
+    MetricNames,
+    MetricSeries,
     RunStatus,
+    RunSummary,
     TrainerStateImport,
     WatchReport,
 )
@@ -54,6 +59,11 @@ ROUTES: list[tuple[str, str, type[BaseModel], bool]] = [
     ("get", "/jobs", JobStatus, True),
     ("get", "/jobs/{job_id}", JobStatus, False),
     ("post", "/jobs/{job_id}/stop", JobStatus, False),
+    ("get", "/runs/summary", RunSummary, True),
+    ("get", "/runs/{run}/series", MetricSeries, False),
+    ("get", "/runs/{run}/metric-names", MetricNames, False),
+    ("get", "/bench/rows", BenchRowsPage, False),
+    ("get", "/bench/anchors", AnchorMatrix, False),
 ]
 
 WATCH_RULES = """

@@ -7,12 +7,28 @@ read the bench files (the CLI prints them on stderr, the service hands them to t
 
 from __future__ import annotations
 
-from engine.api import BenchDiff, BenchShow, FlakyRow, GateResult, JudgedBench, PassRate
-from engine.bench.compare import diff, flaky_rows, judged_summary, pass_rates, resolve_baseline
+from typing import Literal
+
+from engine.api import (
+    AnchorMatrix,
+    BenchDiff,
+    BenchRow,
+    BenchRowsPage,
+    BenchShow,
+    FlakyRow,
+    GateResult,
+    JudgedBench,
+    PassRate,
+)
+from engine.bench.compare import diff, flaky_rows, judged_summary, pass_rates, require_results, resolve_baseline
 from engine.bench.db import opened
 from engine.bench.gate import evaluate_gate
-from engine.bench.store import parse_ref, resolve_ref
+from engine.bench.store import bench_files, parse_ref, resolve_ref
+from engine.errors import TunedeckError
 from engine.store.campaign import Campaign
+
+RowsSort = Literal["bench", "task_id", "klass"]
+GateVerdict = Literal["passed", "failed"]
 
 
 def bench_show(campaign: Campaign, runs: list[str] | None = None) -> tuple[BenchShow, list[str]]:
@@ -49,3 +65,82 @@ def gate(campaign: Campaign, run: str, checkpoint: int | None = None) -> tuple[G
     ref = str(resolve_ref(run, checkpoint))
     with opened(campaign) as db:
         return evaluate_gate(db, ref), list(db.warnings)
+
+
+def bench_rows(
+    campaign: Campaign,
+    candidate: str,
+    against: str | None = None,
+    *,
+    klasses: list[str] | None = None,
+    benches: list[str] | None = None,
+    q: str | None = None,
+    sort: RowsSort = "bench",
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[BenchRowsPage, list[str]]:
+    """One page of the diff's rows, filtered and sorted in DuckDB (queries/diff_rows*.sql)."""
+    ref = str(parse_ref(candidate))
+    baseline, _ = resolve_baseline(campaign, against)
+    with opened(campaign) as db:
+        for side in (ref, baseline):
+            require_results(db, side)
+        db.materialise(
+            "diff_rows_filtered", "diff_rows",
+            candidate=ref, baseline=baseline, klasses=klasses, benches=benches, q=q or None,
+        )  # fmt: skip
+        (total,), *_ = db.query("diff_rows_total")
+        rows = [BenchRow(**record) for record in db.records("diff_rows_page", sort=sort, limit=limit, offset=offset)]
+        page = BenchRowsPage(candidate=ref, baseline=baseline, total=total, offset=offset, limit=limit, rows=rows)
+        return page, list(db.warnings)
+
+
+def anchor_matrix(
+    campaign: Campaign, runs: list[str] | None = None, rows: list[str] | None = None
+) -> tuple[AnchorMatrix, list[str]]:
+    """The gate's anchors (or ``rows``: task ids, or ``bench:task_id``) down, runs across.
+
+    A cell is the run's first-sample verdict in any bench holding the task id (an anchor passes
+    if it passes in any bench, as the gate says), None when the run never evaluated it. ``rows``
+    given wins over the gate's anchors; ``runs`` defaults to every run with bench results (refs
+    without ``@STEP``), sorted as the campaign lists its runs.
+    """
+    gate = campaign.config.gate
+    names = list(dict.fromkeys(rows or (gate.anchors if gate else [])))
+    if not names:
+        raise TunedeckError("no rows: campaign.toml has no [gate] anchors, so name them with rows=", field="rows")
+    # Only a named row may say its bench: a gate anchor is a task id, whatever it contains.
+    split = [name.partition(":") if rows and ":" in name else (None, "", name) for name in names]
+    benches, tasks = [bench for bench, _, _ in split], [task for _, _, task in split]
+    with opened(campaign) as db:
+        refs = [str(parse_ref(run, field="runs")) for run in runs] if runs else None
+        if refs is None:
+            refs = [ref for (ref,) in db.query("bench_refs") if "@" not in ref]
+        cells: list[list[bool | None]] = [[None] * len(refs) for _ in names]
+        if refs:
+            for row, col, passed in db.query("anchor_matrix", runs=refs, tasks=tasks, benches=benches):
+                cells[row - 1][col - 1] = passed
+        return AnchorMatrix(runs=refs, rows=names, cells=cells), list(db.warnings)
+
+
+def run_bench_facts(campaign: Campaign, runs: list[str]) -> dict[str, tuple[dict[str, float], GateVerdict | None]]:
+    """Per run with bench results of its own ref: pass rate per bench, and the gate's verdict.
+
+    The verdict is ``"passed"`` / ``"failed"`` when campaign.toml has a [gate], else None; None too
+    when the gate cannot be applied now (production has no bench results). Runs without results
+    are left out. One opening of the bench table for all of them.
+    """
+    if not bench_files(campaign):
+        return {}
+    facts: dict[str, tuple[dict[str, float], GateVerdict | None]] = {}
+    with opened(campaign) as db:
+        for record in pass_rates(db, runs):
+            facts.setdefault(record["run"], ({}, None))[0][record["bench"]] = float(record["pass_rate"])
+        if campaign.config.gate is not None:
+            for run, (rates, _) in facts.items():
+                try:
+                    verdict = evaluate_gate(db, run, campaign.config.gate)
+                except TunedeckError:
+                    continue
+                facts[run] = (rates, "passed" if verdict.passed else "failed")
+    return facts

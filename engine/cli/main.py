@@ -63,9 +63,21 @@ def write_outcome(outcome: Outcome, *, as_json: bool) -> int:
     return outcome.code
 
 
+def _wants_tui(parser: argparse.ArgumentParser, argv: Sequence[str]) -> bool:
+    """No sub-command, or a campaign folder / ``--engine`` first: the TUI's arguments."""
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = {name for action in subparsers for name in action.choices}
+    first = argv[0] if argv else None
+    return first is None or first in ("--engine", "--token-file") or (first not in commands and os.path.isdir(first))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``tunedeck`` console script."""
+    """Entry point of the ``tunedeck`` console script (``tunedeck [PATH]`` alone opens the TUI)."""
     parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    if _wants_tui(parser, given):
+        # The TUI runs as its own module in this process's place: the engine never imports textual.
+        os.execv(sys.executable, [sys.executable, "-m", "tui", *given])
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -25,6 +25,7 @@ from engine.runs.watch import watch_report
 from engine.service.bench_routes import add_bench_routes
 from engine.service.core import EngineCore
 from engine.service.job_routes import add_job_routes
+from engine.service.monitor_routes import add_monitor_routes
 from engine.service.stream import (
     format_campaign_cursor,
     format_run_cursor,
@@ -62,6 +63,7 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
     app.state.shutdown = asyncio.Event()
     _install_auth(app, token)
     _install_errors(app)
+    add_monitor_routes(app, engine.supervisor)  # first: /runs/summary before /runs/{run}
     _add_run_routes(app, engine)
     add_job_routes(app, engine.supervisor)
     _add_stream_routes(app, engine)

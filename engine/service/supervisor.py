@@ -54,6 +54,7 @@ from engine.runs.run_state import (
     worker_pid,
     worker_record,
 )
+from engine.service.console import rotate_if_over
 from engine.store.campaign import Campaign, RunPaths, record_event
 
 log = logging.getLogger("tunedeck.engine")
@@ -334,6 +335,7 @@ class Supervisor:
             return
         config = self.campaign.load_run(item.run)
         command = train_command(paths.root, resume=item.resume, gpus=config.train.gpus)
+        rotate_if_over(paths.worker_log)  # size-capped console (engine.service.console)
         process = self._spawn(paths.root, "train", command, paths.worker_log, paths.worker_log)
         self.active[item.run] = Job(item.run, paths, paths.root, reaper=process)
         log.info("launched %s (reaper pid %d)", item.run, process.pid)

@@ -1,0 +1,57 @@
+"""The Runs table: one row per run, production marked with ★; the cursor stays on its run across refreshes."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from engine.api import RunStatus, RunSummary
+
+COLUMNS = ("run", "state", "step", "last loss", "best eval", "pass rates", "gate", "alerts", "job")
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def summary_cells(row: RunSummary) -> tuple[str, ...]:
+    """The table's cells for one run."""
+    name = f"★ {row.run}" if row.production else f"  {row.run}"
+    step = f"{row.step}/{row.max_steps}" if row.max_steps else str(row.step)
+    best = f"{row.best_eval.metric} {row.best_eval.value:.4g} @{row.best_eval.step}" if row.best_eval else "—"
+    rates = " ".join(f"{bench} {rate:.0%}" for bench, rate in sorted(row.pass_rates.items())) or "—"
+    return (name, row.state, step, _number(row.last_loss), best, rates, row.gate or "—", str(row.alerts), row.job or "")
+
+
+def status_cells(row: RunStatus) -> tuple[str, ...]:
+    """Cells from the plain ``/runs`` answer of an older engine (no summary figures)."""
+    step = f"{row.step}/{row.max_steps}" if row.max_steps else str(row.step)
+    return (f"  {row.run}", row.state, step, "—", "—", "—", "—", "—", "")
+
+
+class RunsTable(DataTable[str]):
+    """A DataTable keyed by run name."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    @property
+    def selected_run(self) -> str | None:
+        """The run under the cursor."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return key.value
+
+    def show(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Replace the rows (``(run, cells)``), keeping the cursor on the run it was on."""
+        keep = self.selected_run
+        self.clear()
+        for run, cells in rows:
+            self.add_row(*cells, key=run)
+        names = [run for run, _ in rows]
+        if keep in names:
+            self.move_cursor(row=names.index(keep))

@@ -225,7 +225,7 @@ def gpu_campaign(tiny_model: Path) -> Iterator[tuple[Campaign, Path]]:
     write_jsonl(camp.root / "datasets" / "train.jsonl", reverse_rows(400, seed=1))
     config = write_config(root / "gpus.json", {"gpus": [h200()]})
     yield Campaign.open(camp.root), config
-    engine_cli(camp, config, "engine", "stop", check=False)
+    engine_cli(camp, config, "engine", "stop", "--campaign", str(camp.root), check=False)
     pid_file = camp.run("r1").root / "worker.pid"
     if pid_file.exists():  # never leave a worker behind
         with contextlib.suppress(ProcessLookupError, ValueError):

@@ -78,8 +78,9 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
         return GpuStatus(**engine.gpu.describe(), last=engine.last_gpu_sample)
 
     @app.post("/shutdown", response_model=Ok)
-    def shutdown() -> Ok:
+    async def shutdown() -> Ok:  # async: the Event is set on the loop, not from a thread
         app.state.shutdown.set()
+        engine.hub.wake()  # open streams see the shutdown now, not at their next keep-alive
         return Ok(ok=True)
 
     return app
@@ -221,7 +222,7 @@ def _known_run(run: str, request: Request) -> None:
 
 
 async def _wait(wake: asyncio.Queue[None], request: Request) -> bool:
-    """Wait for new lines; True when the client has gone away."""
+    """Wait for new lines; True when the client has gone away or the engine is shutting down."""
     with suppress(TimeoutError):
         await asyncio.wait_for(wake.get(), timeout=KEEPALIVE_S)
-    return await request.is_disconnected()
+    return request.app.state.shutdown.is_set() or await request.is_disconnected()

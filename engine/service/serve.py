@@ -25,6 +25,8 @@ from engine.store.campaign import Campaign, EnginePaths, engine_paths, ensure_pr
 
 log = logging.getLogger("tunedeck.engine")
 
+SHUTDOWN_GRACE_S = 2  # open streams get this long to end before a stopping engine cancels them
+
 
 def socket_answers(path: Path) -> bool:
     """Whether something accepts connections on the Unix socket at ``path``."""
@@ -126,7 +128,13 @@ async def serve(campaign: Campaign, *, tcp_port: int | None = None) -> None:
     apps = [create_app(campaign, core=core)]
     if tcp_port is not None:
         apps.append(create_app(campaign, core=core, token=read_or_create_token(paths)))
-    servers = [uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")) for app in apps]
+    # Streams are long-lived: without a bound, a graceful shutdown would wait for every TUI to hang up.
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+        )
+        for app in apps
+    ]
     paths.pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
     log.info("engine for %s on %s (pid %d)", campaign.root, paths.socket, os.getpid())
 

@@ -67,6 +67,7 @@ def bd6_copy(tmp: Path) -> Path:
     """sessions/bd6 in ``tmp`` with two runs: bd6.8d (production, finished) and bd6.8d2 (600 steps logged)."""
     root = tmp / "bd6"
     shutil.copytree(REPO / "sessions" / "bd6", root)
+    shutil.rmtree(root / "runs")  # the session's own four runs (bench results only): these two instead
     add_run(root, "bd6.8d", max_steps=200, records=metric_records(200))
     add_run(root, "bd6.8d2", max_steps=1000, records=metric_records(600, spike_at=300))
     return root

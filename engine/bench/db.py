@@ -86,14 +86,19 @@ class BenchDB:
     @classmethod
     def open(cls, campaign: Campaign, *, cache: bool = True) -> BenchDB:
         """Connect (to the cache when possible) and bring ``bench_rows`` up to date with the files."""
-        if cache:
-            con = _connect_cache(campaign)
-            if con is not None:
-                db = cls(campaign, con, cached=True)
-                db.sync()
-                return db
-        db = cls(campaign, duckdb.connect(":memory:"), cached=False)
-        db.sync()
+        try:
+            if cache:
+                con = _connect_cache(campaign)
+                if con is not None:
+                    db = cls(campaign, con, cached=True)
+                    db.sync()
+                    return db
+            db = cls(campaign, duckdb.connect(":memory:"), cached=False)
+            db.sync()
+        except duckdb.Error as exc:
+            # Whatever DuckDB says while loading the files (a full disk, a broken cache) is one line.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BenchQueryError("load (bench files -> cache)", first) from None
         return db
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:

@@ -6,8 +6,11 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,22 @@ def worker(run_dir: Path, *extra: str) -> subprocess.Popen[str]:
 def events(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "events.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 120.0, what: str = "condition", poll: float = 0.05) -> Any:
+    """``condition()``'s first truthy value, polled until ``timeout`` seconds, else a named failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop_engine_and_workers(campaign_root: Path) -> None:
+    """Test teardown: the campaign's engine stopped and any worker it left behind killed."""
+    tunedeck("engine", "stop", "--campaign", str(campaign_root))
+    for pid_file in (campaign_root / "runs").glob("*/worker.pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError, KeyError, OSError):
+            os.kill(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)

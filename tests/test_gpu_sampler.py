@@ -33,7 +33,7 @@ from engine.demo.reverse_task import reverse_rows
 from engine.service.gpu import GpuMonitor
 from engine.store.campaign import Campaign, engine_paths
 from engine.store.jsonl import read_jsonl
-from tests.helpers import FAST_RUN, REPO, write_jsonl
+from tests.helpers import FAST_RUN, REPO, wait_for, write_jsonl
 
 FAKE_DIR = REPO / "tests" / "fake_nvml"
 CONFIG_ENV = "TUNEDECK_FAKE_NVML"
@@ -247,16 +247,6 @@ def engine_cli(campaign: Campaign, config: Path, *args: str, check: bool = True)
     if check:
         assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if check else None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 120.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def lists_pid(sample: dict[str, Any], pid: int) -> bool:

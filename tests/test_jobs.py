@@ -5,7 +5,6 @@ The real engine on a real socket, real workers; one campaign for the module (tra
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,19 +25,9 @@ from engine.runs.jobs import read_jobs
 from engine.store.campaign import Campaign, engine_paths
 from engine.store.jsonl import read_jsonl
 from engine.store.merged import merged_problem
-from tests.helpers import FAST_RUN, REPO, tunedeck, write_jsonl
+from tests.helpers import FAST_RUN, REPO, stop_engine_and_workers, tunedeck, wait_for, write_jsonl
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 120.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +40,7 @@ def campaign(tiny_model: Path) -> Iterator[Campaign]:
     assert cli(camp, "run", str(camp.root / "done.toml"))["run"] == "done"
     wait_for(lambda: cli(camp, "status", "done")["state"] == "finished", what="the first run to finish")
     yield camp
-    tunedeck("engine", "stop", "--campaign", str(camp.root))
-    for run in camp.run_names():
-        pid_file = camp.run(run).root / "worker.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)
+    stop_engine_and_workers(camp.root)
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from engine.store.campaign import Campaign, engine_paths
 from engine.store.checkpoints import complete_checkpoints
 from engine.store.jsonl import read_jsonl
 from engine.store.metrics import read_metrics
-from tests.helpers import FAST_RUN, REPO, tunedeck, write_jsonl
+from tests.helpers import FAST_RUN, REPO, stop_engine_and_workers, tunedeck, wait_for, write_jsonl
 
 WATCH_RULE = """
 [[watch]]
@@ -36,16 +35,6 @@ action = "stop"
 """
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def campaign(tiny_model: Path) -> Iterator[Campaign]:
     """A campaign in a short path (Unix socket paths are limited to 107 bytes)."""
@@ -53,12 +42,7 @@ def campaign(tiny_model: Path) -> Iterator[Campaign]:
     camp = Campaign.create(root / "c", "service tests", base=str(tiny_model))
     write_jsonl(camp.root / "datasets" / "train.jsonl", reverse_rows(400, seed=1))
     yield camp
-    tunedeck("engine", "stop", "--campaign", str(camp.root))
-    for run in camp.run_names():  # never leave a worker behind
-        pid_file = camp.run(run).root / "worker.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)
+    stop_engine_and_workers(camp.root)
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -85,6 +85,15 @@ def create_demo_campaign(root: Path) -> Campaign:
     return campaign
 
 
+def prepare_live_demo(root: Path, say: Callable[[str], None]) -> Campaign:
+    """The demo campaign with its tiny model built, ready for the engine to train ``RUN`` live."""
+    root = root.resolve()
+    campaign = create_demo_campaign(root)
+    say(f"building the tiny model in {root / MODEL}")
+    _run_worker(python_module("engine.worker.tinymodel", str(root / MODEL)), root / "demo.log")
+    return campaign
+
+
 def _evaluate(model_dir: Path, rows: Path, log: Path) -> float:
     command = python_module("engine.worker.evaluate", str(model_dir), str(rows), "--max-new-tokens", "16")
     return float(json.loads(_run_worker(command, log).strip().splitlines()[-1])["exact_match"])

@@ -1,4 +1,4 @@
-"""``python -m tui [PATH] [--engine URL --token-file F]``: the TUI of the campaign at PATH (default: here)."""
+"""``python -m tui [PATH] [--engine URL --token-file F] [--run RUN]``: the TUI of the campaign at PATH."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("path", nargs="?", default=".", metavar="PATH", help="campaign folder (default: here)")
     parser.add_argument("--engine", metavar="URL", help="an engine served over TCP, e.g. http://127.0.0.1:8765")
     parser.add_argument("--token-file", type=Path, metavar="F", help="its bearer token (default: PATH/.tunedeck/token)")
+    parser.add_argument("--run", metavar="RUN", help="open on the Monitor of this run")
     return parser
 
 
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     from tui.app import TunedeckApp  # textual loads only once the arguments are good
 
-    TunedeckApp(target).run()
+    TunedeckApp(target, open_run=args.run).run()
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ class TunedeckApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, target: EngineTarget, *, stream: bool = True) -> None:
+    def __init__(self, target: EngineTarget, *, stream: bool = True, open_run: str | None = None) -> None:
         super().__init__()
+        self.open_run = open_run  # `--run RUN`: start on the Monitor of that run (the demo does)
         self.client = EngineClient(target)
         self.stream = stream  # tests under ASGITransport read the stream once (client.follow = False)
         self.runs_screen = RunsScreen(self.client)
@@ -49,6 +50,8 @@ class TunedeckApp(App[None]):
         self.install_screen(self.monitor_screen, "monitor")
         self.push_screen("runs")
         self.connect()
+        if self.open_run is not None:
+            self.call_after_refresh(self.action_monitor_run, self.open_run)
 
     async def on_unmount(self) -> None:
         await self.client.aclose()

@@ -38,10 +38,10 @@ def _live_demo(root: Path, say: Say) -> Outcome:
     with EngineClient(campaign) as client:
         client.ensure_running()
         client.start(RUN)
-    say(f"{RUN} is training in the engine; opening the app (Enter on {RUN} shows it live; q quits, the run goes on)")
+    say(f"{RUN} is training in the engine; opening the app on it (1: all runs; q quits, the run goes on)")
     say("the whole demo with merge and bench, without the app: tunedeck demo --headless")
     # The app is its own module path (the engine never imports textual): this process becomes it.
-    os.execv(sys.executable, [sys.executable, "-m", "tui", str(campaign.root)])
+    os.execv(sys.executable, [sys.executable, "-m", "tui", str(campaign.root), "--run", RUN])
     return Outcome(code=0)  # not reached
 
 

@@ -61,6 +61,16 @@ async def test_enter_opens_monitor_with_charts_that_have_data(bd6: Path, old_eng
             app.save_screenshot(filename="tunedeck-monitor.svg", path="/tmp")
 
 
+async def test_run_option_opens_straight_on_that_runs_monitor(bd6: Path) -> None:
+    """`python -m tui PATH --run RUN`, as `tunedeck demo` opens it: the run's charts, no key pressed."""
+    app = tui_app(bd6, open_run="bd6.8d2")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.8)
+        assert isinstance(app.screen, MonitorScreen)
+        assert app.monitor_screen.run_name == "bd6.8d2"
+        assert any(c.drawn_points > 0 for c in app.monitor_screen.charts)
+
+
 async def test_zoom_and_pan_change_the_visible_range(bd6: Path) -> None:
     app = tui_app(bd6)
     async with app.run_test(size=SIZE) as pilot:

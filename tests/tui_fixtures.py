@@ -81,9 +81,9 @@ def engine_app(root: Path, *, old: bool = False) -> FastAPI:
     return app
 
 
-def tui_app(root: Path, *, old: bool = False) -> TunedeckApp:
+def tui_app(root: Path, *, old: bool = False, open_run: str | None = None) -> TunedeckApp:
     """The TUI on the in-process engine; its stream is read once (an endless one hangs under ASGITransport)."""
     transport = httpx.ASGITransport(app=engine_app(root, old=old))
-    app = TunedeckApp(EngineTarget(campaign=root, transport=transport))
+    app = TunedeckApp(EngineTarget(campaign=root, transport=transport), open_run=open_run)
     app.client.follow = False
     return app

@@ -101,3 +101,27 @@ def stop_engine_and_workers(campaign_root: Path) -> None:
     for pid_file in (campaign_root / "runs").glob("*/worker.pid"):
         with contextlib.suppress(ProcessLookupError, ValueError, KeyError, OSError):
             os.kill(json.loads(pid_file.read_text())["pid"], signal.SIGKILL)
+
+
+def processes_running(*needles: str, unless: str | None = None) -> list[int]:
+    """Pids of live, non-zombie processes whose command line holds every needle (and not ``unless``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and all(n in cmdline for n in needles) and (unless is None or unless not in cmdline):
+            found.append(int(entry.name))
+    return found
+
+
+def write_run_toml(campaign_root: Path, name: str, **settings: int) -> Path:
+    """``<campaign>/<name>.toml`` with FAST_RUN (300 steps, a log every step unless ``settings`` say otherwise)."""
+    values = {"max_steps": 300, "logging_steps": 1, "save_steps": 100} | settings
+    path = campaign_root / f"{name}.toml"
+    path.write_text(FAST_RUN.format(**values))
+    return path

@@ -29,7 +29,7 @@ from engine.bench.score import (
 )
 from engine.bench.suite import load_suite
 from engine.errors import ImportFormatError, NotFoundError
-from tests.helpers import write_jsonl
+from tests.helpers import processes_running, write_jsonl
 
 # --- suites ---------------------------------------------------------------------------------
 
@@ -240,16 +240,7 @@ def test_children_die_with_a_program_that_times_out() -> None:
     source = f"import subprocess\nsubprocess.Popen(['sleep', {marker!r}])\nwhile True:\n    pass\n"
     assert run_program(source, timeout_s=1.0).timed_out
     time.sleep(0.2)
-    alive = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "State:\tZ" not in status:
-            alive.append(pid)
-    assert alive == []
+    assert processes_running(marker) == []
 
 
 @pytest.mark.parametrize(

@@ -21,23 +21,9 @@ from engine.demo.reverse_task import reverse_rows
 from engine.runs.liveness import is_alive, process_start_time
 from engine.service.ownership import EngineAlreadyRunning, EngineLock
 from engine.store.campaign import Campaign, engine_paths, record_event
-from tests.helpers import FAST_RUN, REPO, tunedeck, write_jsonl
+from tests.helpers import FAST_RUN, REPO, processes_running, tunedeck, write_jsonl
 
-
-def processes_running(*needles: str, unless: str = "engine.runs.reaper") -> list[int]:
-    """Pids of live, non-zombie processes whose command line holds every needle (reapers left out)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and all(n in cmdline for n in needles) and unless not in cmdline:
-            found.append(int(entry.name))
-    return found
+REAPER = "engine.runs.reaper"  # its command line names the worker it runs: not a second worker
 
 
 @pytest.fixture
@@ -48,7 +34,7 @@ def short_campaign(tiny_model: Path) -> Iterator[Campaign]:
     write_jsonl(camp.root / "datasets" / "train.jsonl", reverse_rows(400, seed=1))
     yield camp
     tunedeck("engine", "stop", "--campaign", str(camp.root))
-    for pid in processes_running(str(camp.root), unless="\0"):
+    for pid in processes_running(str(camp.root)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     shutil.rmtree(root, ignore_errors=True)
@@ -108,7 +94,7 @@ def test_six_engine_starts_at_once_leave_one_engine_that_launches_a_queued_run_o
     pids = {json.loads(done.stdout)["pid"] for done in results}
     assert len(pids) == 1, f"several engines answered: {pids}"
     time.sleep(1.0)  # losers exit as soon as they meet the lock
-    engines = processes_running("engine.service", str(campaign.root))
+    engines = processes_running("engine.service", str(campaign.root), unless=REAPER)
     assert engines == [pids.pop()], f"engine processes alive: {engines}"
 
     deadline = time.monotonic() + 120
@@ -116,7 +102,7 @@ def test_six_engine_starts_at_once_leave_one_engine_that_launches_a_queued_run_o
         last = [json.loads(x) for x in campaign.run("q1").events.read_text().splitlines()][-1]
         if last["event"] in ("finished", "failed"):
             break
-        workers = processes_running("engine.worker", str(run_dir))
+        workers = processes_running("engine.worker", str(run_dir), unless=REAPER)
         assert len(workers) <= 1, f"the queued run was launched {len(workers)} times"
         time.sleep(0.2)
     assert last["event"] == "finished", last
@@ -128,7 +114,7 @@ def test_six_engine_starts_at_once_leave_one_engine_that_launches_a_queued_run_o
 
     stopped = tunedeck("engine", "stop", "--campaign", str(campaign.root), "--json")
     assert stopped.returncode == 0, stopped.stderr
-    assert processes_running("engine.service", str(campaign.root)) == []
+    assert processes_running("engine.service", str(campaign.root), unless=REAPER) == []
 
 
 def test_a_second_engine_serve_is_refused_in_one_line(short_campaign: Campaign) -> None:

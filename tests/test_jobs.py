@@ -25,7 +25,16 @@ from engine.runs.jobs import read_jobs
 from engine.store.campaign import Campaign, engine_paths
 from engine.store.jsonl import read_jsonl
 from engine.store.merged import merged_problem
-from tests.helpers import FAST_RUN, REPO, stop_engine_and_workers, tunedeck, wait_for, write_jsonl
+from tests.helpers import (
+    FAST_RUN,
+    REPO,
+    processes_running,
+    stop_engine_and_workers,
+    tunedeck,
+    wait_for,
+    write_jsonl,
+    write_run_toml,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +54,7 @@ def campaign(tiny_model: Path) -> Iterator[Campaign]:
 
 
 def write_run(campaign: Campaign, name: str, **settings: int) -> Path:
-    values = {"max_steps": 300, "logging_steps": 1, "save_steps": 100} | settings
-    path = campaign.root / f"{name}.toml"
-    path.write_text(FAST_RUN.format(**values))
-    return path
+    return write_run_toml(campaign.root, name, **settings)
 
 
 def cli(campaign: Campaign, *args: str, code: int = 0) -> Any:
@@ -177,16 +183,7 @@ def test_four_processes_submitting_stopping_and_resuming_leave_a_consistent_queu
         assert events.count("started") <= events.count("queued"), (name, events)
         detail = "\n".join(json.dumps(e) for e in read_jsonl(campaign.run(name).events))
         assert "failed" not in events, f"{name}: {outcomes[name]}\n{detail}"
-    engine = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmd(p, "engine.service", str(campaign.root))]
-    assert len(engine) == 1
-
-
-def _cmd(proc: Path, *needles: str) -> bool:
-    try:
-        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    return all(n in cmdline for n in needles)
+    assert len(processes_running("engine.service", str(campaign.root))) == 1
 
 
 def test_a_campaign_in_a_long_path_gets_a_short_socket(tiny_model: Path, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from engine.bench.sandbox import (
     sandbox_fence,
 )
 from engine.bench.score import score_tests
+from tests.helpers import processes_running
 
 # Shared by the attack programs: ``attempt`` records what happened instead of failing, and
 # ``raw`` makes a socket with libc's socket(2), which the no-socket prelude cannot refuse.
@@ -86,20 +87,6 @@ class Campaign:
 
 def _marker() -> str:
     return f"{40 + uuid.uuid4().int % 1000 / 1000:.3f}"  # a sleep length no other process uses
-
-
-def _alive_with(marker: str) -> list[str]:
-    """Host processes (not zombies) whose command line holds ``marker``."""
-    alive = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "State:\tZ" not in status:
-            alive.append(pid)
-    return alive
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +321,7 @@ def test_300_forks_are_capped_and_their_children_die(campaign: Campaign, attacks
     assert 0 < forked < 100, seen
     assert "Resource temporarily unavailable" in str(seen["error"]), seen
     time.sleep(0.2)
-    assert _alive_with(campaign.marker) == []
+    assert processes_running(campaign.marker) == []
 
 
 def test_no_network_at_all(campaign: Campaign, attacks: dict[str, SandboxResult]) -> None:
@@ -413,7 +400,7 @@ def test_timeouts_still_kill_even_a_child_that_left_the_group(as_root: None) -> 
     assert result.error == "timeout after 1.0 s"
     assert time.monotonic() - began < 4.0
     time.sleep(0.2)
-    assert _alive_with(marker) == []
+    assert processes_running(marker) == []
 
 
 def test_a_killed_program_is_reported_by_its_signal(as_root: None) -> None:

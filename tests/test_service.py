@@ -24,7 +24,7 @@ from engine.store.campaign import Campaign, engine_paths
 from engine.store.checkpoints import complete_checkpoints
 from engine.store.jsonl import read_jsonl
 from engine.store.metrics import read_metrics
-from tests.helpers import FAST_RUN, REPO, stop_engine_and_workers, tunedeck, wait_for, write_jsonl
+from tests.helpers import REPO, stop_engine_and_workers, tunedeck, wait_for, write_jsonl, write_run_toml
 
 WATCH_RULE = """
 [[watch]]
@@ -47,10 +47,7 @@ def campaign(tiny_model: Path) -> Iterator[Campaign]:
 
 
 def write_run(campaign: Campaign, name: str, **settings: int) -> Path:
-    values = {"max_steps": 300, "logging_steps": 1, "save_steps": 100} | settings
-    path = campaign.root / f"{name}.toml"
-    path.write_text(FAST_RUN.format(**values))
-    return path
+    return write_run_toml(campaign.root, name, **settings)
 
 
 def cli(campaign: Campaign, *args: str) -> Any:

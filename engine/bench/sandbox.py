@@ -178,17 +178,7 @@ def isolation_prefix() -> tuple[str, ...]:
         (unshare, "--net"),
     )
     for prefix in candidates:
-        try:
-            done = subprocess.run(
-                [*prefix, sys.executable, "-I", "-c", "pass"],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if done.returncode == 0:
+        if _probe_succeeds([*prefix, sys.executable, "-I", "-c", "pass"]):
             return prefix
     return ()
 
@@ -393,21 +383,22 @@ def _probe_cgroup(sh: str | None) -> Path | None:
         except OSError:
             continue
         try:
-            done = subprocess.run(
-                [sh, "-c", _INTO_CGROUP, str(probe / "cgroup.procs"), "true"],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
+            moved = _probe_succeeds([sh, "-c", _INTO_CGROUP, str(probe / "cgroup.procs"), "true"])
         finally:
             _remove_cgroup(probe)
-        if done.returncode == 0:
+        if moved:
             _remove_stale_cgroups(base)
             return base
     return None
+
+
+def _probe_succeeds(command: list[str]) -> bool:
+    """Whether a probe command runs and exits 0 within 10 s (a fence is checked once, by trying it)."""
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def _remove_stale_cgroups(base: Path) -> None:

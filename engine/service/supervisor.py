@@ -198,14 +198,16 @@ class Supervisor:
         run = request.run
         self.campaign.load_run(run)  # the run must exist (and its name be valid)
         await asyncio.to_thread(self._check_job, request)
-        for other in [self.active.get(run)] + [self._queued_job(q) for q in self.queue if q.run == run]:
-            if other is not None and other.job_id is not None:
-                pending = read_job(self.campaign, other.job_id)
-                if pending is not None and pending.kind == request.kind == "merge":
-                    raise JobError(
-                        f"a merge of run {run!r} is already {pending.state} (job {pending.id}): wait for it",
-                        path=job_dir(self.campaign, pending.id),
-                    )
+        active = self.active.get(run)
+        pending_ids = [active.job_id] if active is not None else []
+        pending_ids += [item.job_id for item in self.queue if item.run == run]
+        for job_id in filter(None, pending_ids):
+            pending = read_job(self.campaign, job_id)
+            if pending is not None and pending.kind == request.kind == "merge":
+                raise JobError(
+                    f"a merge of run {run!r} is already {pending.state} (job {pending.id}): wait for it",
+                    path=job_dir(self.campaign, pending.id),
+                )
         job = JobStatus(
             id=new_job_id(request.kind),
             kind=request.kind,
@@ -228,9 +230,6 @@ class Supervisor:
         self._schedule()
         self.on_change()
         return self.job(job.id)
-
-    def _queued_job(self, item: Queued) -> Job | None:
-        return Job(item.run, self.campaign.run(item.run), Path(), job_id=item.job_id) if item.job_id else None
 
     def _check_job(self, request: JobRequest) -> None:
         """What a worker would refuse, refused before queueing (file reads: runs in a thread)."""

@@ -26,11 +26,12 @@ class ModelChoice:
     label: str  # "merged", "adapter", "checkpoint-40" or "base", for logs and summaries
 
 
-def choose_model(campaign: Campaign, run: str, checkpoint: int | None = None) -> ModelChoice:
+def choose_model(campaign: Campaign, run: str, checkpoint: int | None = None, *, verify: bool = True) -> ModelChoice:
     """The model ``bench run RUN [--checkpoint STEP]`` evaluates, or one clear ``NotFoundError``.
 
     STEP 0 is the base model alone; another STEP is that checkpoint's adapter on the base.
-    Without a STEP: ``merged/`` when the run has one, else ``adapter/`` on the base.
+    Without a STEP: ``merged/`` when the run has one (it must verify against its manifest unless
+    ``verify`` is False: a caller that only checks a model will be there), else ``adapter/`` on the base.
     """
     config = campaign.load_run(run)
     paths = campaign.run(run)
@@ -50,7 +51,7 @@ def choose_model(campaign: Campaign, run: str, checkpoint: int | None = None) ->
         return ModelChoice(base, found[checkpoint], f"checkpoint-{checkpoint}")
     if paths.merged.exists():
         # Never a silent fallback to the adapter: a merged/ that does not verify is an error to fix.
-        problem = merged_problem(paths.merged)
+        problem = merged_problem(paths.merged) if verify else None
         if problem is not None:
             raise NotFoundError(
                 f"the merged model does not verify ({problem}): merge again with 'tunedeck merge {run}', "

@@ -260,6 +260,8 @@ class Supervisor:
                 self.on_change()
                 return self.status(run)
         state = run_status(run, paths).state
+        if state == "queued" and run in self.active:
+            state = "running"  # launched a moment ago: its reaper has not recorded the worker's pid yet
         if state not in ("running", "stopping"):
             raise JobError(f"run {run!r} is not running (state {state})", path=paths.root)
         if state == "running":

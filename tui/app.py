@@ -43,11 +43,13 @@ class TunedeckApp(App[None]):
         self.stream = stream  # tests under ASGITransport read the stream once (client.follow = False)
         self.runs_screen = RunsScreen(self.client)
         self.monitor_screen = MonitorScreen(self.client)
+        # Every screen on a number key, by name; each shows the engine's state in its StatusLine.
+        self.pages: dict[str, Screen[None]] = {"runs": self.runs_screen, "monitor": self.monitor_screen}
         self.connection = EngineConnection(False, "connecting")
 
     def on_mount(self) -> None:
-        self.install_screen(self.runs_screen, "runs")
-        self.install_screen(self.monitor_screen, "monitor")
+        for name, screen in self.pages.items():
+            self.install_screen(screen, name)
         self.push_screen("runs")
         self.connect()
         if self.open_run is not None:
@@ -85,6 +87,12 @@ class TunedeckApp(App[None]):
             if run is not None:
                 self.monitor_screen.show_run(run)
         self._switch(self.monitor_screen)
+
+    def selected_run(self) -> str | None:
+        """The run the screens 2-5 act on: the one selected on Runs, else the one last monitored."""
+        if self.runs_screen.is_mounted and self.runs_screen.table.selected_run is not None:
+            return self.runs_screen.table.selected_run
+        return self.monitor_screen.run_name
 
     def action_monitor_run(self, run: str) -> None:
         """Open the Monitor on ``run``."""
@@ -125,7 +133,7 @@ class TunedeckApp(App[None]):
     def _show_connection(self) -> None:
         state = self.connection
         where = self.client.target.describe()
-        for screen in (self.runs_screen, self.monitor_screen):
+        for screen in self.pages.values():
             try:
                 line = screen.query_one(StatusLine)
             except NoMatches:

@@ -24,6 +24,9 @@ from engine.api import (
     BenchRowsPage,
     BenchShow,
     BenchShowWithWarnings,
+    CampaignStatus,
+    DecisionTreeView,
+    DecisionWalk,
     EngineStatus,
     GateResult,
     GpuStatus,
@@ -31,11 +34,18 @@ from engine.api import (
     JobStatus,
     MetricNames,
     MetricSeries,
+    NextRun,
+    ProductionState,
+    RegistryHistory,
+    RegistryResult,
+    RunOverview,
     RunStatus,
     RunSummary,
     TrainerStateImport,
+    WalkSummary,
     WatchReport,
 )
+from engine.api.monitor import DiffTotals
 from engine.service.app import create_app
 from engine.store.campaign import Campaign
 from tests.bench_fixtures import BENCH_CAMPAIGN, copy_campaign
@@ -47,6 +57,7 @@ REF = "#/components/schemas/{model}"
 ROUTES: list[tuple[str, str, type[BaseModel], bool]] = [
     ("get", "/runs", RunStatus, True),
     ("get", "/runs/{run}", RunStatus, False),
+    ("post", "/runs", RunStatus, False),
     ("post", "/runs/{run}/start", RunStatus, False),
     ("post", "/runs/{run}/stop", RunStatus, False),
     ("get", "/runs/{run}/alerts", WatchReport, False),
@@ -64,6 +75,17 @@ ROUTES: list[tuple[str, str, type[BaseModel], bool]] = [
     ("get", "/runs/{run}/metric-names", MetricNames, False),
     ("get", "/bench/rows", BenchRowsPage, False),
     ("get", "/bench/anchors", AnchorMatrix, False),
+    ("get", "/production", ProductionState, False),
+    ("get", "/registry", RegistryHistory, False),
+    ("post", "/registry/promote", RegistryResult, False),
+    ("post", "/registry/revert", RegistryResult, False),
+    ("get", "/runs/{run}/overview", RunOverview, False),
+    ("get", "/bench/totals", DiffTotals, False),
+    ("get", "/tree", DecisionTreeView, False),
+    ("post", "/runs/{run}/decide", DecisionWalk, False),
+    ("get", "/runs/{run}/decisions", WalkSummary, True),
+    ("get", "/runs/{run}/decisions/{walk}", DecisionWalk, False),
+    ("post", "/runs/{run}/from-decision", NextRun, False),
 ]
 
 WATCH_RULES = """
@@ -162,8 +184,9 @@ def test_import_watch_status_and_engine_print_their_models(watched: Campaign) ->
 
     status = assert_printed(RunStatus, cli_json(watched, "status", "v4.1"))  # from the files: no engine
     assert (status["run"], status["state"]) == ("v4.1", "finished")
-    statuses = json.loads(cli_json(watched, "status"))
-    assert [assert_printed(RunStatus, json.dumps(item)) for item in statuses] == [status]
+    campaign_status = assert_printed(CampaignStatus, cli_json(watched, "status"))
+    assert [assert_printed(RunStatus, json.dumps(item)) for item in campaign_status["runs"]] == [status]
+    assert campaign_status["cost_total"]["total_usd"] is None  # nothing declared: not "free"
 
     idle = EngineStatus.model_validate_json(cli_json(watched, "engine", "status"))
     assert idle.running is False  # `status` started none
@@ -171,6 +194,29 @@ def test_import_watch_status_and_engine_print_their_models(watched: Campaign) ->
     engine = assert_printed(EngineStatus, cli_json(watched, "engine", "status"))
     assert engine["running"] is True
     assert_printed(GpuStatus, json.dumps(engine["gpu"]))
+
+
+def test_promote_revert_and_history_print_their_models(tmp_path: Path) -> None:
+    from tests.test_registry import make_merged
+
+    shutil.copytree(REPO / "sessions" / "bd6", tmp_path / "bd6")
+    make_merged(tmp_path / "bd6" / "runs" / "bd6.8d2")
+    bd6 = Campaign.open(tmp_path / "bd6")
+    refused = assert_printed(RegistryResult, cli_json(bd6, "promote", "bd6.8d2", code=1))
+    assert (refused["refused"], refused["gate"]["lost"]) == ("gate", ["humaneval:HumanEval/23", "mbpp:MBPP/53"])
+    done = assert_printed(RegistryResult, cli_json(bd6, "promote", "bd6.8d2", "--force", "--reason", "shapes"))
+    assert done["entry"]["to_run"] == "bd6.8d2"
+    assert assert_printed(RegistryResult, cli_json(bd6, "revert"))["production"]["run"] == "bd6.8d"
+    assert len(assert_printed(RegistryHistory, cli_json(bd6, "history"))["entries"]) == 2
+
+
+def test_decide_and_run_from_decision_print_their_models(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "sessions" / "bd6", tmp_path / "bd6", ignore=shutil.ignore_patterns(".tunedeck"))
+    bd6 = Campaign.open(tmp_path / "bd6")
+    walk = assert_printed(DecisionWalk, cli_json(bd6, "decide", "bd6.8d2"))
+    assert (walk["walk"], walk["recommendation"]["id"]) == ("0001", "rank-bump")
+    made = assert_printed(NextRun, cli_json(bd6, "run", "--from-decision", "bd6.8d2", "bd6.8d-rank"))
+    assert made["run_toml"] == "runs/bd6.8d-rank/run.toml"
 
 
 # -- the comparisons can fail ------------------------------------------------------------

@@ -15,7 +15,6 @@ from tests.helpers import tunedeck
     ("body", "line", "field", "reason"),
     [
         ('production_run = "bd6.8d"', 3, "production_run", "production.json"),
-        ('tree = "tree.toml"', 3, "tree", "not supported yet"),
         ("[benches]\nhumaneval = { samples = 3 }", 3, "benches", "not supported yet"),
         ("[benches.humaneval]\nsamples = 3", 3, "benches", "not supported yet"),
     ],

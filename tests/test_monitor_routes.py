@@ -28,6 +28,7 @@ STEPS = 1_000_000
 SPIKE_STEP, SPIKE = 654_321, 50.0
 RUN_TOML = 'dataset = "datasets/train.jsonl"\n'
 GATE = '\n[gate]\nanchors = ["T/1", "T/2"]\n'
+NO_TS = {"first_ts": None, "last_ts": None}
 
 
 def make_campaign(root: Path, runs: tuple[str, ...] = ("alpha",), extra_toml: str = "") -> Campaign:
@@ -97,6 +98,8 @@ async def test_spike_is_a_bucket_max_at_every_zoom_level(big_campaign: Campaign)
         assert whole.buckets[-1].last_step == STEPS
         assert whole.buckets[-1].last == 1.0 + (STEPS % 7) * 0.01
         assert bucket_holding(whole, SPIKE_STEP).max == SPIKE
+        assert (whole.buckets[0].first_ts, whole.buckets[-1].last_ts) == (1.5, STEPS + 0.5)
+        assert all(b.first_ts == b.first_step + 0.5 and b.last_ts == b.last_step + 0.5 for b in whole.buckets)
         assert max(b.max for b in whole.buckets if not b.first_step <= SPIKE_STEP <= b.last_step) < 1.1
         for width in (300_000, 30_000, 3_000, 300, 30, 3, 0):
             zoom = await get_series(
@@ -154,15 +157,40 @@ async def test_non_finite_values_are_kept_but_do_not_set_min_max(
     values = [1.0, "NaN", 2.0, "Infinity", "NaN", "NaN", 3.0, "NaN"]
     path.write_text("".join(f'{{"step": {i + 1}, "g": {v}}}\n' for i, v in enumerate(values)), encoding="utf-8")
     response = await client.get("/runs/alpha/series", params={"metric": "g", "buckets": 4})
-    buckets = response.json()["buckets"]  # first point alone, then 7 steps in 3 buckets of width 7/3
+    buckets = [{k: v for k, v in b.items() if k not in NO_TS} for b in response.json()["buckets"]]
+    assert {(b["first_ts"], b["last_ts"]) for b in response.json()["buckets"]} == {(None, None)}  # no ts logged
+    # The first point alone, then 7 steps in 3 buckets of width 7/3.
     assert buckets[0] == {"first_step": 1, "last_step": 1, "min": 1.0, "max": 1.0, "last": 1.0, "count": 1}
     assert buckets[1] == {"first_step": 2, "last_step": 4, "min": 2.0, "max": 2.0, "last": "Infinity", "count": 3}
     assert buckets[2] == {"first_step": 5, "last_step": 6, "min": "NaN", "max": "NaN", "last": "NaN", "count": 2}
     assert buckets[3] == {"first_step": 7, "last_step": 8, "min": 3.0, "max": 3.0, "last": "NaN", "count": 2}
     one = await client.get("/runs/alpha/series", params={"metric": "g", "start": 4, "end": 4, "buckets": 2})
     assert one.json()["buckets"] == [
-        {"first_step": 4, "last_step": 4, "min": "Infinity", "max": "Infinity", "last": "Infinity", "count": 1}
+        {"first_step": 4, "last_step": 4, "min": "Infinity", "max": "Infinity", "last": "Infinity", "count": 1} | NO_TS
     ]
+
+
+async def test_buckets_carry_the_wall_time_of_their_first_and_last_lines(
+    small: tuple[Campaign, httpx.AsyncClient],
+) -> None:
+    campaign, client = small
+    path = campaign.run("alpha").metrics
+    lines: list[dict[str, Any]] = [{"step": s, "ts": 100.0 + s, "loss": 1.0} for s in range(1, 9)]
+    lines[3] = {"step": 4, "loss": 1.0}  # a line without ts
+    lines[5] = {"step": 6, "ts": "late", "loss": 1.0}  # and one whose ts is not a number
+    lines.append({"step": 8, "ts": 500.0, "loss": 2.0})  # a resumed step: its line (and ts) wins
+    write_jsonl(path, lines)
+    each = (await get_series(client, "alpha", metric="loss")).buckets
+    assert [(b.first_ts, b.last_ts) for b in each] == [
+        (101.0, 101.0), (102.0, 102.0), (103.0, 103.0), (None, None), (105.0, 105.0), (None, None),
+        (107.0, 107.0), (500.0, 500.0),
+    ]  # fmt: skip
+    four = (await get_series(client, "alpha", metric="loss", buckets=4)).buckets
+    assert [(b.first_step, b.last_step, b.first_ts, b.last_ts) for b in four] == [
+        (1, 1, 101.0, 101.0), (2, 4, 102.0, None), (5, 6, 105.0, None), (7, 8, 107.0, 500.0),
+    ]  # fmt: skip
+    append(path, '{"step": 9, "ts": 600.5, "loss": 3.0}\n')
+    assert (await get_series(client, "alpha", metric="loss")).buckets[-1].last_ts == 600.5
 
 
 async def test_series_errors(small: tuple[Campaign, httpx.AsyncClient]) -> None:
@@ -342,6 +370,17 @@ async def test_bench_rows_filters_and_sorts(bd6: httpx.AsyncClient) -> None:
     assert bad.status_code == 400
     assert "klass" in bad.json()["detail"]
     assert (await bd6.get("/bench/rows", params={"candidate": "nobody"})).status_code == 404
+
+
+async def test_bench_totals_are_the_diffs_totals_without_its_rows(bd6: httpx.AsyncClient) -> None:
+    for params in ({"candidate": "bd6.8d2"}, {"candidate": "bd6.8d2", "against": "bd6"}):
+        diff = (await bd6.get("/bench/diff", params=params)).json()
+        totals = (await bd6.get("/bench/totals", params=params)).json()
+        assert totals == {key: diff[key] for key in ("candidate", "baseline", "baseline_is_production", "p_value",
+            "benches")}  # fmt: skip
+    # Against BD6 pass-1, which passes all 19 anchors: the six the seed lists as lost.
+    assert (totals["benches"]["mbpp"]["lost"], totals["benches"]["humaneval"]["lost"]) == (1, 5)
+    assert (await bd6.get("/bench/totals", params={"candidate": "nobody"})).status_code == 404
 
 
 async def test_anchor_matrix_reproduces_the_seed_table(bd6: httpx.AsyncClient) -> None:

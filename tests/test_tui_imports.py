@@ -29,5 +29,5 @@ def test_tunedeck_without_a_command_runs_the_tui(tmp_path: object) -> None:
         [sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 2
-    assert "no campaign.toml here" in result.stderr
+    assert result.stderr == f"tunedeck: no campaign.toml in {tmp_path}, nor in a folder inside it\n"
     assert "Traceback" not in result.stderr

@@ -65,7 +65,10 @@ async def test_run_option_opens_straight_on_that_runs_monitor(bd6: Path) -> None
     """`python -m tui PATH --run RUN`, as `tunedeck demo` opens it: the run's charts, no key pressed."""
     app = tui_app(bd6, open_run="bd6.8d2")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.8)
+        for _ in range(100):  # the machine may be busy: wait for the charts, up to 10 s
+            if any(c.drawn_points > 0 for c in app.monitor_screen.charts):
+                break
+            await pilot.pause(0.1)
         assert isinstance(app.screen, MonitorScreen)
         assert app.monitor_screen.run_name == "bd6.8d2"
         assert any(c.drawn_points > 0 for c in app.monitor_screen.charts)
@@ -84,7 +87,7 @@ async def test_zoom_and_pan_change_the_visible_range(bd6: Path) -> None:
         start, end = monitor.view_bounds() or (0, 0)
         assert end == 600
         assert 250 < start < 350
-        loss = monitor.query_one("#chart-loss", MetricChart)
+        loss = monitor.chart_for("loss")
         # The zoom asked the engine again: the loss chart's finer buckets cover the range in view.
         assert loss.buffer.detail_range == (start, end)
         await pilot.press("left_square_bracket")
@@ -113,7 +116,7 @@ async def test_stream_points_reach_the_monitor(bd6: Path) -> None:
             handle.write('{"step": 601, "ts": 2000.0, "loss": 0.1, "grad_norm": 1.0, "learning_rate": 5e-5}\n')
         await app.client.consume_stream(app.post_message)
         await pilot.pause(0.3)
-        loss = app.monitor_screen.query_one("#chart-loss", MetricChart)
+        loss = app.monitor_screen.chart_for("loss")
         assert loss.buffer.last_step == 601
         # The cursor moved to the file's new end: a reconnection resumes after this line.
         assert f"bd6.8d2:{metrics.stat().st_size}.0.0" in (app.client.last_event_id or "")
@@ -138,7 +141,7 @@ async def test_keys_and_palette_list_every_action(bd6: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await _wait_for_rows(app, pilot, 2)
         names = {command.title for command in app.get_system_commands(app.screen)}
-        assert {"Runs", "Monitor", "Stop", "Resume", "Merge", "Monitor run", "Keys"} <= names
+        assert {"Runs", "Monitor", "Stop", "Start/Resume", "New run", "Merge", "Monitor run", "Keys"} <= names
         await pilot.press("question_mark")
         await pilot.pause(0.1)
         assert app.screen.query("HelpPanel")

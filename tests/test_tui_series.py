@@ -6,8 +6,8 @@ from tui.series import LIVE_CAP, MetricBuffer, StepRate, ViewWindow, decimate, p
 
 
 def test_decimation_keeps_a_single_spike_and_the_ends() -> None:
-    points = [(step, 1.0) for step in range(1, 100_001)]
-    points[54_321] = (54_322, 99.0)
+    points: list[tuple[int, float, float | None]] = [(step, 1.0, None) for step in range(1, 100_001)]
+    points[54_321] = (54_322, 99.0, None)
     buckets = decimate(points, 200)
     assert len(buckets) <= 200
     assert max(b.high for b in buckets) == 99.0
@@ -19,8 +19,8 @@ def test_decimation_keeps_a_single_spike_and_the_ends() -> None:
 def test_later_record_of_a_step_wins_and_nan_is_left_out() -> None:
     records = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": float("nan")}, {"step": 1, "loss": 1.5}]
     points = points_from_records(records, "loss")
-    assert [step for step, _ in points] == [1, 2]
-    assert points[0] == (1, 1.5)
+    assert [step for step, _, _ in points] == [1, 2]
+    assert points[0] == (1, 1.5, None)
     assert [b.last for b in decimate(points, 10)] == [1.5]  # NaN is never plotted
 
 

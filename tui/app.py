@@ -19,7 +19,10 @@ from textual.screen import ModalScreen, Screen
 
 from tui.client import EngineCallError, EngineClient, EngineTarget
 from tui.messages import AlertRaised, EngineConnection, MetricPoints, OpenRun, RunEvent, SystemSample
+from tui.screens.compare import CompareScreen
+from tui.screens.decide import DecideScreen
 from tui.screens.monitor import MonitorScreen
+from tui.screens.registry import RegistryScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets.status_line import StatusLine
 
@@ -32,6 +35,9 @@ class TunedeckApp(App[None]):
     BINDINGS = [
         Binding("1", "show_runs", "Runs"),
         Binding("2", "show_monitor", "Monitor"),
+        Binding("3", "show_compare", "Compare"),
+        Binding("4", "show_decide", "Decide"),
+        Binding("5", "show_registry", "Registry"),
         Binding("question_mark", "keys", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -45,6 +51,12 @@ class TunedeckApp(App[None]):
         self.monitor_screen = MonitorScreen(self.client)
         # Every screen on a number key, by name; each shows the engine's state in its StatusLine.
         self.pages: dict[str, Screen[None]] = {"runs": self.runs_screen, "monitor": self.monitor_screen}
+        self.compare_screen = CompareScreen(self.client)
+        self.pages["compare"] = self.compare_screen
+        self.decide_screen = DecideScreen(self.client)
+        self.pages["decide"] = self.decide_screen
+        self.registry_screen = RegistryScreen(self.client)
+        self.pages["registry"] = self.registry_screen
         self.connection = EngineConnection(False, "connecting")
 
     def on_mount(self) -> None:
@@ -87,6 +99,29 @@ class TunedeckApp(App[None]):
             if run is not None:
                 self.monitor_screen.show_run(run)
         self._switch(self.monitor_screen)
+
+    def action_show_compare(self) -> None:
+        """The Compare screen: the selected run against production (or the baseline picked there)."""
+        self.compare_screen.show_candidate(self.selected_run())
+        self._switch(self.compare_screen)
+
+    def action_show_decide(self) -> None:
+        """The Decide screen: the decision tree walked on the selected run."""
+        run = self.selected_run()
+        if run is None:
+            self.notify("no run selected: pick one on Runs (1)", severity="warning")
+            return
+        self.decide_screen.show_run(run)
+        self._switch(self.decide_screen)
+
+    def action_show_registry(self) -> None:
+        """The Registry screen: production, its history, promote (P) and revert (R) of the selected run."""
+        self.registry_screen.show_run(self.selected_run())
+        self._switch(self.registry_screen)
+
+    @on(RegistryScreen.ProductionChanged)
+    def _production_changed(self, message: RegistryScreen.ProductionChanged) -> None:
+        self.runs_screen.request_refresh()  # its ★ moves
 
     def selected_run(self) -> str | None:
         """The run the screens 2-5 act on: the one selected on Runs, else the one last monitored."""
@@ -148,6 +183,7 @@ class TunedeckApp(App[None]):
     @on(RunEvent)
     def _run_event(self, message: RunEvent) -> None:
         self.monitor_screen.feed_event(message.run, message.record)
+        self.compare_screen.feed_event(message.run, message.record)
         self.runs_screen.request_refresh()
 
     @on(AlertRaised)

@@ -27,19 +27,34 @@ from textual.message import Message
 
 from engine.api import (
     AnchorMatrix,
+    BenchDiff,
     BenchRowsPage,
+    BenchShowWithWarnings,
+    DecideRequest,
+    DecisionWalk,
+    GateResult,
     GpuStatus,
     Health,
     JobRequest,
     JobStatus,
     MetricNames,
     MetricSeries,
+    NewRunRequest,
+    NextRun,
+    NextRunRequest,
+    ProductionState,
+    PromoteRequest,
+    RegistryHistory,
+    RegistryResult,
+    RevertRequest,
+    RunOverview,
     RunStatus,
     RunSummary,
     StartRequest,
     StopRequest,
     WatchReport,
 )
+from engine.api.monitor import DiffTotals
 from engine.errors import TunedeckError
 from engine.store.campaign import engine_paths, ensure_private_dir
 from tui.messages import AlertRaised, EngineConnection, MetricPoints, RunEvent, SystemSample
@@ -50,6 +65,7 @@ CALL_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 STREAM_TIMEOUT = httpx.Timeout(10.0, connect=2.0, read=45.0)
 RETRY_S = (1.0, 2.0, 4.0, 5.0)  # waits between reconnection attempts, the last one repeated
 BATCH_MAX = 5000  # stream lines turned into messages at once
+REGISTRY_TIMEOUT_S = 120.0  # promote / revert: the lock wait (60 s) and the artifact's hashing
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -227,6 +243,16 @@ class EngineClient:
         body = StopRequest(reason=reason).model_dump()
         return await self._model(RunStatus, "POST", f"/runs/{run}/stop", json=body)
 
+    async def start(self, run: str) -> RunStatus:
+        """Queue a run that never ran (its runs/<run>/run.toml is in place)."""
+        body = StartRequest(resume=False).model_dump()
+        return await self._model(RunStatus, "POST", f"/runs/{run}/start", json=body)
+
+    async def new_run(self, run_toml: str) -> RunStatus:
+        """Place a run.toml (a path inside the campaign) at runs/<run>/ and queue it."""
+        body = NewRunRequest(run_toml=run_toml).model_dump()
+        return await self._model(RunStatus, "POST", "/runs", json=body, timeout=60.0)
+
     async def resume(self, run: str) -> RunStatus:
         """Queue a run's resume from its newest complete checkpoint."""
         body = StartRequest(resume=True).model_dump()
@@ -273,14 +299,73 @@ class EngineClient:
         """The last lines of a run's worker output."""
         return (await self.request("GET", f"/runs/{run}/console", params={"tail": tail})).text
 
+    async def overview(self, run: str) -> RunOverview:
+        """A run's resolved config, its differences from production's, and its figures."""
+        return await self._model(RunOverview, "GET", f"/runs/{run}/overview")
+
     # -- bench (the Compare screen's) ------------------------------------------------------
     async def bench_rows(self, candidate: str, **filters: str | int) -> BenchRowsPage:
         """One page of a candidate's diff rows against production (or ``against=``)."""
         return await self._model(BenchRowsPage, "GET", "/bench/rows", params={"candidate": candidate, **filters})
 
-    async def anchors(self, runs: list[str]) -> AnchorMatrix:
-        """The gate's anchors down, runs across."""
-        return await self._model(AnchorMatrix, "GET", "/bench/anchors", params={"runs": ",".join(runs)})
+    async def anchors(self, runs: list[str], rows: list[str] | None = None) -> AnchorMatrix:
+        """The gate's anchors (or ``rows``) down, runs across (``[]``: every run with bench results)."""
+        params = {"runs": ",".join(runs)} | ({"rows": ",".join(rows)} if rows else {})
+        return await self._model(AnchorMatrix, "GET", "/bench/anchors", params=params)
+
+    async def bench_totals(self, candidate: str, against: str | None = None) -> DiffTotals:
+        """A diff's per-bench counts and McNemar p-value, without its rows (``GET /bench/totals``)."""
+        params = {"candidate": candidate} | ({"against": against} if against else {})
+        return await self._model(DiffTotals, "GET", "/bench/totals", params=params)
+
+    async def bench_diff(self, candidate: str, against: str | None = None) -> BenchDiff:
+        """The whole diff, every row key listed (an engine without ``/bench/totals`` answers only this)."""
+        params = {"candidate": candidate} | ({"against": against} if against else {})
+        return await self._model(BenchDiff, "GET", "/bench/diff", params=params, timeout=60.0)
+
+    async def gate(self, run: str) -> GateResult:
+        """campaign.toml's [gate] applied to ``run``: passed or not, and why."""
+        return await self._model(GateResult, "GET", f"/bench/gate/{run}")
+
+    async def bench_show(self, runs: list[str] | None = None) -> BenchShowWithWarnings:
+        """Pass rates per run and bench (every run with results when ``runs`` is None)."""
+        return await self._model(BenchShowWithWarnings, "GET", "/bench", params={"run": runs or []})
+
+    # -- registry (the Registry screen's) ---------------------------------------------------
+    async def production(self) -> ProductionState:
+        """production.json, and whether it agrees with registry.jsonl."""
+        return await self._model(ProductionState, "GET", "/production")
+
+    async def registry_history(self) -> RegistryHistory:
+        """The promote / revert log (oldest first) with production."""
+        return await self._model(RegistryHistory, "GET", "/registry")
+
+    async def promote(
+        self, run: str, *, artifact: str = "merged", reason: str | None = None, force: bool = False,
+        dry_run: bool = False,
+    ) -> RegistryResult:  # fmt: skip
+        """Promote a run; a refusal (the gate, the artifact) comes back as ``done = false``, not an error."""
+        body = PromoteRequest.model_validate(
+            {"run": run, "artifact": artifact, "reason": reason, "force": force, "dry_run": dry_run}
+        ).model_dump()
+        # The engine may wait for the registry lock and hash a large model: more than a plain call's time.
+        return await self._model(RegistryResult, "POST", "/registry/promote", json=body, timeout=REGISTRY_TIMEOUT_S)
+
+    async def revert(self, *, reason: str | None = None, dry_run: bool = False) -> RegistryResult:
+        """Undo the latest promote not yet undone (``done = false`` with the reason when there is none)."""
+        body = RevertRequest(reason=reason, dry_run=dry_run).model_dump()
+        return await self._model(RegistryResult, "POST", "/registry/revert", json=body, timeout=REGISTRY_TIMEOUT_S)
+
+    # -- decisions (the Decide screen's) ----------------------------------------------------
+    async def decide(self, run: str, answers: dict[str, str]) -> DecisionWalk:
+        """Walk the campaign's tree on ``run`` with these answers (the engine saves the walk)."""
+        body = DecideRequest(answers=answers, replay=None).model_dump()
+        return await self._model(DecisionWalk, "POST", f"/runs/{run}/decide", json=body, timeout=60.0)
+
+    async def next_run_from_decision(self, run: str, new_run: str) -> NextRun:
+        """runs/<new_run>/run.toml from the latest walk's config patch (the engine refuses to overwrite)."""
+        body = NextRunRequest(new_run=new_run).model_dump()
+        return await self._model(NextRun, "POST", f"/runs/{run}/from-decision", json=body)
 
     # -- the campaign stream ---------------------------------------------------------------
     async def consume_stream(self, post: Callable[[Message], object]) -> None:

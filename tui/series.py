@@ -3,7 +3,10 @@
 Every point a run logged is on disk; the TUI holds only a decimated history (min / max / last per
 bucket, from the engine's series endpoint or decimated here from /metrics) plus a bounded buffer of
 live points from the stream. Min/max per bucket keeps a grad-norm spike visible at any zoom, where
-sampling every k-th point or averaging would hide it. No numpy: the TUI stays a light client.
+sampling every k-th point or averaging would hide it. Each bucket carries the wall time of its first
+and last points (the x-axis by wall time). Smoothing (``ema``) is for drawing only: it runs over the
+``last`` values of the buckets in view, so it smooths what is on screen, not every logged point.
+No numpy: the TUI stays a light client.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ class Bucket:
     high: float
     last: float
     count: int
+    first_ts: float | None = None  # wall time of the first point's line (None: the line had no ts)
+    last_ts: float | None = None
 
     @classmethod
-    def point(cls, step: int, value: float) -> Bucket:
+    def point(cls, step: int, value: float, ts: float | None = None) -> Bucket:
         """A bucket holding one logged value."""
-        return cls(step, step, value, value, value, 1)
+        return cls(step, step, value, value, value, 1, ts, ts)
 
 
 def merge(buckets: Sequence[Bucket]) -> Bucket:
@@ -46,6 +51,8 @@ def merge(buckets: Sequence[Bucket]) -> Bucket:
         max(b.high for b in buckets),
         buckets[-1].last,
         sum(b.count for b in buckets),
+        buckets[0].first_ts,
+        buckets[-1].last_ts,
     )
 
 
@@ -57,29 +64,46 @@ def reduce_to(buckets: Sequence[Bucket], budget: int) -> list[Bucket]:
     return [merge(buckets[i : i + size]) for i in range(0, len(buckets), size)]
 
 
-def decimate(points: Iterable[tuple[int, float]], budget: int) -> list[Bucket]:
-    """Min/max/last per bucket of (step, value) points in step order; non-finite values are left out."""
-    finite = [Bucket.point(step, value) for step, value in points if math.isfinite(value)]
+def decimate(points: Iterable[tuple[int, float, float | None]], budget: int) -> list[Bucket]:
+    """Min/max/last per bucket of (step, value, ts) points in step order; non-finite values are left out."""
+    finite = [Bucket.point(step, value, ts) for step, value, ts in points if math.isfinite(value)]
     return reduce_to(finite, budget)
 
 
 def buckets_from_series(series: MetricSeries) -> list[Bucket]:
     """The engine's decimated series as buckets (buckets whose figures are not finite dropped)."""
     return [
-        Bucket(b.first_step, b.last_step, b.min, b.max, b.last, b.count)
+        Bucket(b.first_step, b.last_step, b.min, b.max, b.last, b.count, b.first_ts, b.last_ts)
         for b in series.buckets
         if math.isfinite(b.min) and math.isfinite(b.max) and math.isfinite(b.last)
     ]
 
 
-def points_from_records(records: Iterable[Mapping[str, object]], metric: str) -> list[tuple[int, float]]:
-    """(step, value) of ``metric`` in metrics.jsonl records; the later record of a step wins (a resume)."""
-    by_step: dict[int, float] = {}
+def number(value: object) -> float | None:
+    """``value`` as a float when it is a number (not a bool), else None."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def points_from_records(records: Iterable[Mapping[str, object]], metric: str) -> list[tuple[int, float, float | None]]:
+    """(step, value, ts) of ``metric`` in metrics.jsonl records; the later record of a step wins (a resume)."""
+    by_step: dict[int, tuple[float, float | None]] = {}
     for record in records:
-        step, value = record.get("step"), record.get(metric)
-        if isinstance(step, int) and isinstance(value, int | float) and not isinstance(value, bool):
-            by_step[step] = float(value)
-    return sorted(by_step.items())
+        step, value = record.get("step"), number(record.get(metric))
+        if isinstance(step, int) and not isinstance(step, bool) and value is not None:
+            ts = number(record.get("ts"))
+            by_step[step] = (value, ts if ts is not None and math.isfinite(ts) else None)
+    return [(step, value, ts) for step, (value, ts) in sorted(by_step.items())]
+
+
+def ema(values: Sequence[float], weight: float) -> list[float]:
+    """Exponential moving average, debiased as TensorBoard's (the first values are not pulled to 0)."""
+    out: list[float] = []
+    smoothed, debias = 0.0, 1.0
+    for value in values:
+        smoothed = smoothed * weight + (1 - weight) * value
+        debias *= weight
+        out.append(smoothed / (1 - debias) if debias < 1 else value)
+    return out
 
 
 @dataclass
@@ -92,6 +116,7 @@ class MetricBuffer:
     detail_range: tuple[int, int] | None = None
     live: deque[Bucket] = field(default_factory=deque)
     version: int = 0  # bumped on every change, so a chart redraws only when its data moved
+    loaded: bool = False  # its history came from the engine (or the fallback) at least once
 
     @property
     def first_step(self) -> int | None:
@@ -109,11 +134,20 @@ class MetricBuffer:
                 return part[-1].last_step
         return None
 
+    @property
+    def first_ts(self) -> float | None:
+        """The wall time of the first point, None when unknown."""
+        for part in (self.history, self.live):
+            if part:
+                return part[0].first_ts
+        return None
+
     def set_history(self, buckets: list[Bucket]) -> None:
         """Replace the whole-run history; live points it already covers are dropped."""
         self.history = reduce_to(buckets, HISTORY_CAP)
         end = self.history[-1].last_step if self.history else -1
         self.live = deque(b for b in self.live if b.first_step > end)
+        self.loaded = True
         self.version += 1
 
     def set_detail(self, start: int, end: int, buckets: list[Bucket]) -> None:
@@ -121,17 +155,17 @@ class MetricBuffer:
         self.detail, self.detail_range = buckets, (start, end)
         self.version += 1
 
-    def append(self, step: int, value: float) -> None:
+    def append(self, step: int, value: float, ts: float | None = None) -> None:
         """A live point; a step at or before the newest is a rewrite after a resume and replaces it."""
         if not math.isfinite(value):
             return
         last = self.last_step
         if last is not None and step <= last:
             if self.live and self.live[-1].last_step == step:
-                self.live[-1] = Bucket.point(step, value)
+                self.live[-1] = Bucket.point(step, value, ts)
                 self.version += 1
             return
-        self.live.append(Bucket.point(step, value))
+        self.live.append(Bucket.point(step, value, ts))
         if len(self.live) > LIVE_CAP:
             self._fold()
         self.version += 1

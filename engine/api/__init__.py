@@ -22,6 +22,21 @@ from engine.api.bench import (
     JudgedStats,
     PassRate,
 )
+from engine.api.decisions import (
+    DecideRequest,
+    DecisionTreeView,
+    DecisionWalk,
+    FactChange,
+    FactResult,
+    NextRun,
+    NextRunRequest,
+    Question,
+    Recommendation,
+    TreeFact,
+    TreeNode,
+    WalkStep,
+    WalkSummary,
+)
 from engine.api.engine import EngineStatus, GpuReading, GpuSample, GpuStatus, GpuWorker, Health, Ok
 from engine.api.jobs import JobKind, JobRequest, JobState, JobStatus
 from engine.api.monitor import (
@@ -35,10 +50,24 @@ from engine.api.monitor import (
     RunSummary,
     SeriesBucket,
 )
+from engine.api.overview import ChangeKind, ConfigChange, ConfigSection, RunOverview
+from engine.api.registry import (
+    GateSummary,
+    ProductionPointer,
+    ProductionState,
+    PromoteRequest,
+    RegistryEntry,
+    RegistryHistory,
+    RegistryResult,
+    RevertRequest,
+)
 from engine.api.runs import (
     Alert,
+    CampaignStatus,
     MergeProbe,
     MergeSummary,
+    NewRunRequest,
+    RunCost,
     RunStatus,
     StartRequest,
     StopRequest,
@@ -47,6 +76,31 @@ from engine.api.runs import (
 )
 
 __all__ = [
+    "DecideRequest",
+    "DecisionTreeView",
+    "DecisionWalk",
+    "FactChange",
+    "FactResult",
+    "NextRun",
+    "NextRunRequest",
+    "Question",
+    "Recommendation",
+    "TreeFact",
+    "TreeNode",
+    "WalkStep",
+    "WalkSummary",
+    "GateSummary",
+    "ProductionPointer",
+    "ProductionState",
+    "PromoteRequest",
+    "RegistryEntry",
+    "RegistryHistory",
+    "RegistryResult",
+    "RevertRequest",
+    "ChangeKind",
+    "ConfigChange",
+    "ConfigSection",
+    "RunOverview",
     "AnchorMatrix",
     "BenchRow",
     "BenchRowsPage",
@@ -85,6 +139,9 @@ __all__ = [
     "JudgedStats",
     "MergeProbe",
     "MergeSummary",
+    "NewRunRequest",
+    "RunCost",
+    "CampaignStatus",
     "Ok",
     "PassRate",
     "RunStatus",

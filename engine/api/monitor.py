@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from engine.api.base import ApiModel, JsonFloat
+from engine.api.bench import DiffBenchTotals
 
 MAX_BUCKETS = 4000
 MAX_PAGE = 1000
@@ -52,6 +53,8 @@ class SeriesBucket(ApiModel):
     max: JsonFloat
     last: JsonFloat = Field(description="the value at last_step")
     count: int
+    first_ts: float | None = Field(description="wall time (metrics.jsonl ts) of the first_step line; None: no ts")
+    last_ts: float | None = Field(description="wall time (metrics.jsonl ts) of the last_step line; None: no ts")
 
 
 class MetricSeries(ApiModel):
@@ -105,3 +108,13 @@ class AnchorMatrix(ApiModel):
     runs: list[str]
     rows: list[str] = Field(description="task ids (or bench:task_id)")
     cells: list[list[bool | None]] = Field(description="cells[row][run]: passed, failed, or None (not evaluated)")
+
+
+class DiffTotals(ApiModel):
+    """``GET /bench/totals?candidate=&against=``: a diff's counts per bench and the McNemar p-value, no rows."""
+
+    candidate: str
+    baseline: str
+    baseline_is_production: bool
+    p_value: float | None = Field(description="exact McNemar on lost vs gained; None when no row is shared")
+    benches: dict[str, DiffBenchTotals]

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from engine.api.base import ApiModel, JsonFloat
+from engine.api.jobs import JobStatus
 
 
 class RunStatus(ApiModel):
@@ -25,6 +26,12 @@ class StartRequest(ApiModel):
 
     resume: bool = False
     extend: bool = Field(False, description="resume a finished run to train past its old end (max_steps raised)")
+
+
+class NewRunRequest(ApiModel):
+    """Body of ``POST /runs``: a run.toml inside the campaign, placed at runs/<run>/ and queued."""
+
+    run_toml: str = Field(min_length=1, max_length=4096, description="path relative to the campaign folder")
 
 
 class StopRequest(ApiModel):
@@ -81,3 +88,22 @@ class MergeSummary(ApiModel):
     max_logit_diff: float = Field(description="max |logit difference| of the merged model vs adapter-on-base")
     probe: MergeProbe
     merged: str
+
+
+class RunCost(ApiModel):
+    """A run's declared ``[cost]`` (or a campaign's sum of them); None: not declared."""
+
+    gpu_hours: JsonFloat | None
+    training_usd: JsonFloat | None
+    eval_usd: JsonFloat | None
+    data_usd: JsonFloat | None
+    total_usd: JsonFloat | None = Field(description="training + eval + data, over what is declared")
+
+
+class CampaignStatus(ApiModel):
+    """``tunedeck status --json`` (no RUN): every run, the pending jobs, and the declared costs summed."""
+
+    runs: list[RunStatus]
+    jobs: list[JobStatus] = Field(description="queued, running or stopping jobs (merge, bench)")
+    costs: dict[str, RunCost] = Field(description="run -> its declared [cost]; runs without one are absent")
+    cost_total: RunCost = Field(description="the campaign's sum over every run that declares a cost")

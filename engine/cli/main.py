@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.cli import bench, demo, engine_commands, imports, runs
+from engine.cli import bench, decide, demo, engine_commands, imports, registry, runs
 from engine.cli.common import Outcome, Payload
 from engine.errors import EXIT_BAD_INPUT, TunedeckError
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_merge_command(sub, common)
     imports.add_commands(sub, common)
     bench.add_commands(sub, common)
+    registry.add_commands(sub, common)
+    decide.add_commands(sub, common)
     return parser
 
 

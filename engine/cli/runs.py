@@ -12,19 +12,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.api import JobRequest, JobStatus, MergeSummary, RunStatus, WatchReport
+from engine.api import CampaignStatus, JobRequest, JobStatus, MergeSummary, RunCost, RunStatus, WatchReport
 from engine.bench.store import resolve_ref
 from engine.cli.client import EngineClient
 from engine.cli.common import Outcome, Say, add_checkpoint_option, campaign_of
+from engine.cli.decide import cmd_from_decision
 from engine.errors import ConfigError, TunedeckError
+from engine.runs.costs import campaign_costs
 from engine.runs.jobs import job_dir, read_jobs
 from engine.runs.launch import check_extend, prepare_run, train_command
+from engine.runs.placement import place_run
 from engine.runs.run_state import run_status
 from engine.runs.watch import watch_report
 from engine.store.campaign import Campaign
-from engine.store.config import RunConfig, load_toml
-from engine.store.jsonl import write_text_atomic
-from engine.store.names import validate_run_name
 
 
 class JobFailed(TunedeckError):
@@ -39,38 +39,20 @@ def _run_worker_foreground(command: list[str]) -> int:
         return 130
 
 
-def _run_name_for(toml_path: Path, config: RunConfig, campaign: Campaign) -> str:
-    """The run a run.toml describes: its runs/<run>/ folder, else its ``name``, else the file's stem."""
-    if toml_path.parent.parent == campaign.runs_dir:
-        name = toml_path.parent.name
-    else:
-        name = config.name or (toml_path.stem if toml_path.name != "run.toml" else toml_path.parent.name)
-    return validate_run_name(name, source=str(toml_path), field="name")
-
-
 def cmd_run(args: argparse.Namespace, say: Say) -> Outcome:
     """Validate a run.toml end to end, place it in runs/<run>/, and queue it (or train in the foreground)."""
+    if args.from_decision:
+        if args.run_toml:
+            raise ConfigError("give RUN_TOML or --from-decision RUN NEW_RUN, not both", field="--from-decision")
+        return cmd_from_decision(args, *args.from_decision)
+    if not args.run_toml:
+        raise ConfigError("give a RUN_TOML (or --from-decision RUN NEW_RUN)", field="RUN_TOML")
     campaign = campaign_of(args)
-    source = Path(args.run_toml).resolve()
-    config = load_toml(source, RunConfig)
-    name = _run_name_for(source, config, campaign)
-    paths = campaign.run(name)
-    text = source.read_text(encoding="utf-8")
-    placed = source == paths.run_toml.resolve()
-    # A run that failed before it trained (a bad setting, a missing file) takes its fixed run.toml.
-    retry = paths.run_toml.exists() and not paths.metrics.exists() and run_status(name, paths).state == "failed"
-    if not placed and not retry and paths.run_toml.exists() and paths.run_toml.read_text(encoding="utf-8") != text:
-        raise ConfigError(f"run {name!r} already exists with a different run.toml", path=paths.run_toml)
-    if paths.metrics.exists():
-        raise ConfigError(f"run {name!r} has already trained; use 'tunedeck resume {name}'", path=paths.metrics)
-    # Everything is checked before anything is written: a bad run changes nothing on disk.
-    prepare_run(campaign, name, config=config, source=source)
-    paths.root.mkdir(parents=True, exist_ok=True)
-    if not placed:
-        write_text_atomic(paths.run_toml, text)
+    prepared = place_run(campaign, Path(args.run_toml))
     if args.foreground:
-        return Outcome(code=_run_worker_foreground(train_command(paths.root, gpus=config.train.gpus)))
-    return _submit(campaign, name, resume=False)
+        command = train_command(prepared.paths.root, gpus=prepared.config.train.gpus)
+        return Outcome(code=_run_worker_foreground(command))
+    return _submit(campaign, prepared.name, resume=False)
 
 
 def cmd_resume(args: argparse.Namespace, say: Say) -> Outcome:
@@ -116,7 +98,7 @@ def _job_line(job: JobStatus) -> str:
 
 
 def cmd_status(args: argparse.Namespace, say: Say) -> Outcome:
-    """The state of one run (one JSON object) or of every run (a JSON list), read from the files.
+    """The state of one run, or of every run with the pending jobs and the declared costs summed, from the files.
 
     No engine is started for it: a run's state is derived from its files, the same way the
     engine derives it, so asking never changes anything.
@@ -128,14 +110,24 @@ def cmd_status(args: argparse.Namespace, say: Say) -> Outcome:
         return Outcome(status, _status_line(status))
     statuses = [run_status(name, campaign.run(name)) for name in campaign.run_names()]
     pending = [job for job in read_jobs(campaign) if job.state in ("queued", "running", "stopping")]
+    costs, total, warnings = campaign_costs(campaign)
     lines = [_status_line(s) for s in statuses] + (["jobs:"] + [_job_line(j) for j in pending] if pending else [])
+    if costs:
+        lines.append(_cost_line("cost", total, len(costs)))
     waiting = pending or any(s.state == "queued" for s in statuses)
-    warnings = []
     if waiting:
         with EngineClient(campaign) as client:
             if client.health() is None:
                 warnings.append("no engine is running for this campaign: queued work waits (tunedeck engine start)")
-    return Outcome(statuses, "\n".join(lines) if lines else "no runs yet", warnings=warnings)
+    answer = CampaignStatus(runs=statuses, jobs=pending, costs=costs, cost_total=total)
+    return Outcome(answer, "\n".join(lines) if lines else "no runs yet", warnings=warnings)
+
+
+def _cost_line(label: str, cost: RunCost, runs: int) -> str:
+    parts = [f"${cost.total_usd:,.2f}" if cost.total_usd is not None else "no dollars declared"]
+    if cost.gpu_hours is not None:
+        parts.append(f"{cost.gpu_hours:,.1f} GPU h")
+    return f"{label}: {', '.join(parts)} over {runs} run(s) that declare a [cost]"
 
 
 def cmd_stop(args: argparse.Namespace, say: Say) -> Outcome:
@@ -200,7 +192,11 @@ def cmd_merge(args: argparse.Namespace, say: Say) -> Outcome:
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register run, resume, stop, status, watch and merge on the main parser's subparsers."""
     run = sub.add_parser("run", parents=[common], help="train the run a run.toml describes")
-    run.add_argument("run_toml", metavar="RUN_TOML")
+    run.add_argument("run_toml", metavar="RUN_TOML", nargs="?")
+    run.add_argument(
+        "--from-decision", nargs=2, metavar=("RUN", "NEW_RUN"),
+        help="write runs/NEW_RUN/run.toml from RUN's latest decision walk (it does not start it)",
+    )  # fmt: skip
     run.add_argument("--foreground", action="store_true", help="train in this terminal instead of the engine")
     run.set_defaults(handler=cmd_run)
 

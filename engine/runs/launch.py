@@ -13,7 +13,8 @@ from pathlib import Path
 from engine.errors import ConfigError, ConflictError
 from engine.store.campaign import Campaign, RunPaths
 from engine.store.config import RunConfig
-from engine.store.datasets import Row, load_rows, split_eval
+from engine.store.datasets import PreferenceRow, PromptRow, Row, load_method_rows, split_eval
+from engine.store.method_config import check_method_run
 from engine.store.metrics import last_step
 
 
@@ -26,8 +27,9 @@ class PreparedRun:
     paths: RunPaths
     config: RunConfig
     base: Path
-    train_rows: list[Row]
-    eval_rows: list[Row]
+    # Row for sft, PreferenceRow for dpo/orpo/kto/cpo, PromptRow for grpo (one kind per run).
+    train_rows: list[Row] | list[PreferenceRow] | list[PromptRow]
+    eval_rows: list[Row] | list[PreferenceRow] | list[PromptRow]
 
 
 def prepare_run(
@@ -48,9 +50,13 @@ def prepare_run(
     base = campaign.base_model(config, source=source)
     if not (base / "config.json").is_file():
         raise ConfigError(f"not a model folder (no config.json): {base}", path=source, field="base")
-    rows = load_rows(campaign.resolve(config.dataset), source=source, field="dataset")
+    # Each method reads its own row shape; a GRPO run's rows must hold every field its rewards read.
+    columns = check_method_run(campaign.root, config, source)
+    method = config.method.name
+    rows = load_method_rows(campaign.resolve(config.dataset), method, columns=columns, source=source)
     if config.eval_dataset is not None:
-        eval_rows = load_rows(campaign.resolve(config.eval_dataset), source=source, field="eval_dataset")
+        eval_path = campaign.resolve(config.eval_dataset)
+        eval_rows = load_method_rows(eval_path, method, columns=columns, source=source, field="eval_dataset")
         train_rows = rows
     else:
         train_rows, eval_rows = split_eval(rows, config.eval_fraction, config.train.seed)

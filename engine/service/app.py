@@ -19,13 +19,17 @@ from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from engine.api import GpuStatus, Health, Ok, RunStatus, StartRequest, StopRequest, WatchReport
+from engine.api import GpuStatus, Health, NewRunRequest, Ok, RunStatus, StartRequest, StopRequest, WatchReport
 from engine.errors import ConflictError, NotFoundError, TunedeckError
+from engine.runs.placement import place_run, run_toml_inside
 from engine.runs.watch import watch_report
 from engine.service.bench_routes import add_bench_routes
 from engine.service.core import EngineCore
+from engine.service.decide_routes import add_decide_routes
 from engine.service.job_routes import add_job_routes
 from engine.service.monitor_routes import add_monitor_routes
+from engine.service.overview_routes import add_overview_routes
+from engine.service.registry_routes import add_registry_routes
 from engine.service.stream import (
     format_campaign_cursor,
     format_run_cursor,
@@ -68,6 +72,9 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
     add_job_routes(app, engine.supervisor)
     _add_stream_routes(app, engine)
     add_bench_routes(app, campaign)
+    add_decide_routes(app, campaign)
+    add_registry_routes(app, campaign)
+    add_overview_routes(app, campaign)
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
@@ -126,6 +133,12 @@ def _add_run_routes(app: FastAPI, engine: EngineCore) -> None:
     @app.get("/runs/{run}", response_model=RunStatus)
     def run_status(run: str) -> RunStatus:
         return supervisor.status(run)
+
+    @app.post("/runs", response_model=RunStatus)
+    async def new_run(request: NewRunRequest) -> RunStatus:
+        source = run_toml_inside(campaign, request.run_toml)
+        prepared = await asyncio.to_thread(place_run, campaign, source)
+        return await supervisor.submit(prepared.name)
 
     @app.post("/runs/{run}/start", response_model=RunStatus)
     async def start(run: str, request: Annotated[StartRequest | None, Body()] = None) -> RunStatus:

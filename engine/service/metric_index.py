@@ -1,14 +1,15 @@
 """A run's metrics as columns in the engine's memory, so a zoom over a million steps answers in milliseconds.
 
-Per run, per metric: two numpy arrays, ``steps`` (int64, sorted, distinct) and ``values``
-(float64), holding the metric **merged by (step, metric)** exactly as engine.store.metrics reads
-it: a later line logging the same metric at the same step replaces the earlier value (a resumed
-run), and lines whose step is not an integer are skipped. The index is built from metrics.jsonl
-on first use and then follows the file (engine.service.file_follow): new whole lines are parsed
-and merged in (an append past the last step is a plain append; an older step triggers one
-stable re-sort of that metric), and a file that shrank or was replaced is indexed again from
-scratch. Values that are not numbers (null, text, a bool) are not points of a series; the metric
-still has a name, and its latest value is None when that is what was logged last.
+Per run, per metric: three numpy arrays, ``steps`` (int64, sorted, distinct), ``values``
+(float64) and ``ts`` (float64: the line's wall time, NaN where it has no finite ``ts``), holding
+the metric **merged by (step, metric)** exactly as engine.store.metrics reads it: a later line
+logging the same metric at the same step replaces the earlier value (a resumed run), and lines
+whose step is not an integer are skipped. The index is built from metrics.jsonl on first use and
+then follows the file (engine.service.file_follow): new whole lines are parsed and merged in (an
+append past the last step is a plain append; an older step triggers one stable re-sort of that
+metric), and a file that shrank or was replaced is indexed again from scratch. Values that are
+not numbers (null, text, a bool) are not points of a series; the metric still has a name, and its
+latest value is None when that is what was logged last.
 
 Decimation (``decimate``): the range's first point is a bucket of its own; the other points are
 cut into at most ``buckets - 1`` buckets of equal step width, empty buckets left out. A bucket's
@@ -16,15 +17,18 @@ cut into at most ``buckets - 1`` buckets of equal step width, empty buckets left
 value at ``last_step`` (so the range's last point is always there), ``count`` its points. Its
 ``min``/``max`` ignore NaN and ±inf when the bucket has a finite value (a plot's y-axis stays
 usable); a bucket of only non-finite values has min/max over its infinities, or NaN when it holds
-only NaN. A range with at most ``buckets`` points answers one bucket per point.
+only NaN. A range with at most ``buckets`` points answers one bucket per point. ``first_ts`` and
+``last_ts`` are the wall times of the lines of those two points (None where a line had no ts): the
+TUI's x-axis by wall time.
 
-Memory: 16 bytes per point per metric (a 1M-step run logging four metrics: 64 MB), so at most
+Memory: 24 bytes per point per metric (a 1M-step run logging four metrics: 96 MB), so at most
 ``MAX_RUNS`` runs are kept, the least recently asked one dropped first.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -46,28 +50,31 @@ _EMPTY_VALUES = np.empty(0, dtype=np.float64)
 
 @dataclass
 class Column:
-    """One metric: sorted distinct steps and the value that won at each."""
+    """One metric: sorted distinct steps, the value that won at each, and its line's wall time."""
 
     steps: np.ndarray = field(default_factory=lambda: _EMPTY_STEPS)
     values: np.ndarray = field(default_factory=lambda: _EMPTY_VALUES)
+    ts: np.ndarray = field(default_factory=lambda: _EMPTY_VALUES)
 
-    def merge(self, steps: list[int], values: list[float]) -> None:
+    def merge(self, steps: list[int], values: list[float], ts: list[float]) -> None:
         """Merge new points (in file order, after every point already held): later wins per step."""
         new_steps = np.asarray(steps, dtype=np.int64)
         new_values = np.asarray(values, dtype=np.float64)
+        new_ts = np.asarray(ts, dtype=np.float64)
         increasing = new_steps.size < 2 or bool(np.all(new_steps[1:] > new_steps[:-1]))
         if increasing and (self.steps.size == 0 or new_steps[0] > self.steps[-1]):
             self.steps = np.concatenate((self.steps, new_steps))
             self.values = np.concatenate((self.values, new_values))
+            self.ts = np.concatenate((self.ts, new_ts))
             return
         all_steps = np.concatenate((self.steps, new_steps))
-        all_values = np.concatenate((self.values, new_values))
         order = np.argsort(all_steps, kind="stable")  # equal steps stay in file order
         sorted_steps = all_steps[order]
         last_of_step = np.ones(sorted_steps.size, dtype=bool)
         last_of_step[:-1] = sorted_steps[1:] != sorted_steps[:-1]
         self.steps = sorted_steps[last_of_step]
-        self.values = all_values[order][last_of_step]
+        self.values = np.concatenate((self.values, new_values))[order][last_of_step]
+        self.ts = np.concatenate((self.ts, new_ts))[order][last_of_step]
 
 
 @dataclass
@@ -89,7 +96,7 @@ class RunIndex:
             self._add(_parse(found.lines))
 
     def _add(self, records: list[dict[str, Any]]) -> None:
-        points: dict[str, tuple[list[int], list[float]]] = {}
+        points: dict[str, tuple[list[int], list[float], list[float]]] = {}
         line_steps: list[int] = []
         latest = self.latest
         for record in records:
@@ -97,6 +104,8 @@ class RunIndex:
             if not is_integer(step):
                 continue
             line_steps.append(step)
+            stamp = record.get("ts")
+            ts = float(stamp) if is_number(stamp) else math.nan
             for key, value in record.items():
                 if key in NON_METRIC_KEYS:
                     continue
@@ -107,13 +116,15 @@ class RunIndex:
                 if number:
                     column = points.get(key)
                     if column is None:
-                        column = points[key] = ([], [])
+                        column = points[key] = ([], [], [])
                     column[0].append(step)
                     column[1].append(value)
-        for key, (steps, values) in points.items():
-            self.columns.setdefault(key, Column()).merge(steps, values)
+                    column[2].append(ts)
+        for key, (steps, values, stamps) in points.items():
+            self.columns.setdefault(key, Column()).merge(steps, values, stamps)
         if line_steps:
-            self.step_set.merge(line_steps, [0.0] * len(line_steps))
+            zeros = [0.0] * len(line_steps)
+            self.step_set.merge(line_steps, zeros, zeros)
 
     def series(self, run: str, metric: str, start: int | None, end: int | None, buckets: int) -> MetricSeries:
         if metric not in self.latest:
@@ -121,14 +132,14 @@ class RunIndex:
         column = self.columns.get(metric, Column())
         lo = 0 if start is None else int(np.searchsorted(column.steps, start, side="left"))
         hi = column.steps.size if end is None else int(np.searchsorted(column.steps, end, side="right"))
-        steps, values = column.steps[lo:hi], column.values[lo:hi]
+        steps, values, ts = column.steps[lo:hi], column.values[lo:hi], column.ts[lo:hi]
         return MetricSeries.model_construct(
             run=run,
             metric=metric,
             start=start,
             end=end,
             points=int(steps.size),
-            buckets=decimate(steps, values, buckets),
+            buckets=decimate(steps, values, buckets, ts),
         )
 
     def names(self, run: str) -> MetricNames:
@@ -150,21 +161,24 @@ def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
     return [record for record in parsed if isinstance(record, dict)]
 
 
-def decimate(steps: np.ndarray, values: np.ndarray, buckets: int) -> list[SeriesBucket]:
-    """Min / max / last / count per bucket (the rules are in the module's docstring)."""
+def decimate(steps: np.ndarray, values: np.ndarray, buckets: int, ts: np.ndarray) -> list[SeriesBucket]:
+    """Min / max / last / count per bucket, with the wall times of its ends (rules in the module's docstring)."""
     n = steps.size
     if n == 0:
         return []
     if n <= buckets:
         return [
-            SeriesBucket.model_construct(first_step=s, last_step=s, min=v, max=v, last=v, count=1)
-            for s, v in zip(steps.tolist(), values.tolist(), strict=True)
+            SeriesBucket.model_construct(
+                first_step=s, last_step=s, min=v, max=v, last=v, count=1, first_ts=t, last_ts=t
+            )
+            for s, v, t in zip(steps.tolist(), values.tolist(), _stamps(ts), strict=True)
         ]
+    (t0,) = _stamps(ts[:1])
     first = SeriesBucket.model_construct(
         first_step=int(steps[0]), last_step=int(steps[0]), min=float(values[0]), max=float(values[0]),
-        last=float(values[0]), count=1,
+        last=float(values[0]), count=1, first_ts=t0, last_ts=t0,
     )  # fmt: skip
-    rest_steps, rest_values = steps[1:], values[1:]
+    rest_steps, rest_values, rest_ts = steps[1:], values[1:], ts[1:]
     width = int(rest_steps[-1] - rest_steps[0]) + 1
     slots = buckets - 1
     # Integer arithmetic: bucket k holds steps in [s0 + k*width/slots, s0 + (k+1)*width/slots).
@@ -173,17 +187,28 @@ def decimate(steps: np.ndarray, values: np.ndarray, buckets: int) -> list[Series
     ends = np.append(starts[1:], rest_steps.size) - 1
     lows, highs = _min_max(rest_values, starts)
     out = [first]
-    for a, b, low, high, last, count in zip(
+    for a, b, low, high, last, count, ta, tb in zip(
         rest_steps[starts].tolist(),
         rest_steps[ends].tolist(),
         lows.tolist(),
         highs.tolist(),
         rest_values[ends].tolist(),
         (ends - starts + 1).tolist(),
+        _stamps(rest_ts[starts]),
+        _stamps(rest_ts[ends]),
         strict=True,
     ):
-        out.append(SeriesBucket.model_construct(first_step=a, last_step=b, min=low, max=high, last=last, count=count))
+        out.append(
+            SeriesBucket.model_construct(
+                first_step=a, last_step=b, min=low, max=high, last=last, count=count, first_ts=ta, last_ts=tb
+            )
+        )
     return out
+
+
+def _stamps(ts: np.ndarray) -> list[float | None]:
+    """Wall times as floats, None for a line without a (finite) ts."""
+    return [t if math.isfinite(t) else None for t in ts.tolist()]
 
 
 def _min_max(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ offending key (when it can be found) and the dotted field.
 
 from __future__ import annotations
 
+import datetime
 import re
 import tomllib
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError, RunNameError
+from engine.store.method_config import MethodField, SftMethod, refuse_levers
 from engine.store.names import validate_run_name
 from engine.store.toml_positions import line_of
 from engine.store.watch_rules import WatchRules
@@ -106,14 +108,22 @@ class CampaignConfig(_Strict):
     gate: GateConfig | None = None
     watch: WatchRules = Field(default_factory=list)
     judge: JudgeConfig | None = None
+    tree: str | None = Field(None, description="The decision tree file (tree.toml), relative to the campaign.")
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+
+    @field_validator("tree")
+    @classmethod
+    def _tree_inside(cls, value: str | None) -> str | None:
+        # The tree is read from inside the campaign only: no absolute path, no way up and out.
+        if value is not None and (not value or value.startswith(("/", "~")) or ".." in Path(value).parts):
+            raise ValueError("a file inside the campaign folder, e.g. tree = \"tree.toml\"")
+        return value
 
     # Fields a campaign.toml may carry from older write-ups, refused with a reason instead of
     # "unknown field": tunedeck would otherwise accept them and never read them.
     refused_fields: ClassVar[dict[str, str]] = {
         "production_run": "not read: production is the run named in production.json (written by promote); "
         "remove this line",
-        "tree": "not supported yet: tunedeck does not read a decision tree file; remove this line",
         "benches": "not supported yet: tunedeck has no per-bench settings; remove this section",
     }
 
@@ -199,12 +209,45 @@ class KlSettings(_Strict):
     lam: float = Field(0.0, ge=0.0, alias="lambda")
 
 
+class CostSettings(_Strict):
+    """``[cost]`` of a run.toml: what the run cost, as declared by a person (tunedeck measures none of it)."""
+
+    gpu_hours: float | None = Field(None, ge=0, le=1e7, description="GPU hours used (all GPUs together).")
+    training_usd: float | None = Field(None, ge=0, le=1e9, description="Dollars spent on training compute.")
+    eval_usd: float | None = Field(None, ge=0, le=1e9, description="Dollars spent on evaluation (judges included).")
+    data_usd: float | None = Field(None, ge=0, le=1e9, description="Dollars spent generating the training data.")
+    note: str | None = Field(None, max_length=500, description="Where the figures come from.")
+
+
+class LedgerSettings(_Strict):
+    """``[ledger]`` of a run.toml: what a write-up records about a run that tunedeck did not train itself.
+
+    Quoted, never computed: tunedeck's own numbers come from the run's files and bench rows.
+    """
+
+    date: datetime.date | None = Field(None, description="When the run was trained or scored (a TOML date).")
+    dataset: str | None = Field(None, max_length=200, description="The dataset's name or version, e.g. 'v4'.")
+    pairs: int | None = Field(None, ge=0, le=10**9, description="Training rows (preference pairs) it was trained on.")
+    serving: str | None = Field(None, max_length=200, description="How the evaluated model was served.")
+    reported: dict[str, float] = Field(default_factory=dict, description="Figures the write-up reports, by name.")
+    notes: str | None = Field(None, max_length=2000)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _toml_date(cls, value: Any) -> Any:
+        # tomllib gives a datetime for 2026-03-31T10:00:00 and a str for "2026-03-31": both are slips.
+        if value is not None and (isinstance(value, datetime.datetime) or not isinstance(value, datetime.date)):
+            raise ValueError("a TOML date without quotes or time, e.g. date = 2026-03-31")
+        return value
+
+
 class RunConfig(_Strict):
     """runs/<run>/run.toml."""
 
     name: str | None = None
     description: str | None = None
-    method: Literal["sft"] = "sft"
+    # `method = "dpo"`, or a [method] table with name = "..." and that method's knobs (engine.store.method_config).
+    method: MethodField = Field(default_factory=lambda: SftMethod())
     base: str | None = Field(None, description="Base model folder; defaults to the campaign's base.")
     dataset: str | None = Field(None, description="Training JSONL, relative to the campaign.")
     eval_dataset: str | None = None
@@ -216,6 +259,8 @@ class RunConfig(_Strict):
     replicate: list[ReplicateRule] = Field(default_factory=list)
     kl: KlSettings = Field(default_factory=lambda: KlSettings())
     imported_from: str | None = Field(None, description="Set on runs created by an import.")
+    cost: CostSettings | None = Field(None, description="What the run cost (summed by status and report).")
+    ledger: LedgerSettings | None = Field(None, description="A write-up's record of the run (date, data, serving).")
 
     @field_validator("name")
     @classmethod
@@ -226,6 +271,11 @@ class RunConfig(_Strict):
             except RunNameError as exc:
                 raise ValueError(exc.message) from None
         return value
+
+    @model_validator(mode="after")
+    def _levers_fit_the_method(self) -> RunConfig:
+        refuse_levers(self)  # [weights] and [kl] are SFT-only: refused at their key for a TRL method
+        return self
 
 
 Model = TypeVar("Model", bound=BaseModel)

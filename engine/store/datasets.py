@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import DatasetError
 from engine.store.config import ReplicateRule, WeightPolicy, WeightRule
@@ -38,6 +39,34 @@ class Row:
     task_id: str | None = None
 
 
+@dataclass(frozen=True)
+class PreferenceRow:
+    """One validated preference row (DPO, ORPO, KTO, CPO): a prompt, or a conversation, and two answers."""
+
+    lineno: int
+    chosen: str
+    rejected: str
+    prompt: str | None = None
+    messages: tuple[tuple[str, str], ...] | None = None
+    row_class: str | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    """One validated GRPO row: a prompt (or conversation) and every other field, for the reward functions."""
+
+    lineno: int
+    fields: dict[str, Any]
+    prompt: str | None = None
+    messages: tuple[tuple[str, str], ...] | None = None
+    row_class: str | None = None
+    task_id: str | None = None
+
+
+AnyRow = TypeVar("AnyRow", "Row", "PreferenceRow", "PromptRow")
+
+
 def _string_field(record: dict[str, Any], key: str, path: Path, lineno: int) -> str | None:
     value = record.get(key)
     if value is None:
@@ -47,7 +76,9 @@ def _string_field(record: dict[str, Any], key: str, path: Path, lineno: int) -> 
     return value
 
 
-def _parse_messages(value: Any, path: Path, lineno: int) -> tuple[tuple[str, str], ...]:
+def _parse_messages(
+    value: Any, path: Path, lineno: int, *, ends_with_answer: bool = True
+) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list) or not value:
         raise DatasetError("must be a non-empty list", path=path, line=lineno, field="messages")
     parsed: list[tuple[str, str]] = []
@@ -61,8 +92,15 @@ def _parse_messages(value: Any, path: Path, lineno: int) -> tuple[tuple[str, str
         if not isinstance(content, str):
             raise DatasetError("must be a string", path=path, line=lineno, field=f"{field}.content")
         parsed.append((role, content))
-    if parsed[-1][0] != "assistant":
+    if ends_with_answer and parsed[-1][0] != "assistant":
         raise DatasetError("the last message must be the assistant's", path=path, line=lineno, field="messages")
+    if not ends_with_answer and parsed[-1][0] == "assistant":
+        raise DatasetError(
+            "is the prompt: the answer goes elsewhere, so it must not end with the assistant's message",
+            path=path,
+            line=lineno,
+            field="messages",
+        )
     return tuple(parsed)
 
 
@@ -99,7 +137,102 @@ def load_rows(path: Path, *, source: Path | None = None, field: str = "dataset")
     return rows
 
 
-def _matches(selector_class: str | None, selector_task: str | None, row: Row) -> bool:
+def _prompt_or_messages(
+    record: dict[str, Any], path: Path, lineno: int, wanted: str
+) -> tuple[str | None, tuple[tuple[str, str], ...] | None]:
+    """A row's ``prompt`` string or ``messages`` conversation (the turns before the answer)."""
+    if "weight" in record:
+        raise DatasetError(
+            "per-row loss weights apply to sft runs only; remove it", path=path, line=lineno, field="weight"
+        )
+    if "messages" in record:
+        return None, _parse_messages(record["messages"], path, lineno, ends_with_answer=False)
+    prompt = _string_field(record, "prompt", path, lineno)
+    if prompt is None:
+        raise DatasetError(f"missing ({wanted})", path=path, line=lineno, field="prompt")
+    return prompt, None
+
+
+def parse_preference_row(record: dict[str, Any], path: Path, lineno: int) -> PreferenceRow:
+    """Validate one preference record: ``prompt`` (or ``messages``), ``chosen`` and ``rejected`` strings."""
+    wanted = "preference rows need prompt (or messages), chosen and rejected"
+    prompt, messages = _prompt_or_messages(record, path, lineno, wanted)
+    answers = {}
+    for key in ("chosen", "rejected"):
+        value = _string_field(record, key, path, lineno)
+        if value is None:
+            raise DatasetError(f"missing ({wanted})", path=path, line=lineno, field=key)
+        answers[key] = value
+    if answers["chosen"] == answers["rejected"]:
+        raise DatasetError(
+            "is the same text as chosen: the pair teaches nothing", path=path, line=lineno, field="rejected"
+        )
+    return PreferenceRow(
+        lineno=lineno,
+        prompt=prompt,
+        messages=messages,
+        row_class=_string_field(record, "class", path, lineno),
+        task_id=_string_field(record, "task_id", path, lineno),
+        **answers,
+    )
+
+
+# What a reward function's column must hold: "text" (a string) or "object" (a JSON object).
+ColumnKind = str
+
+
+def parse_prompt_row(record: dict[str, Any], path: Path, lineno: int, columns: dict[str, ColumnKind]) -> PromptRow:
+    """Validate one GRPO record: ``prompt`` (or ``messages``) plus every column a reward reads."""
+    prompt, messages = _prompt_or_messages(record, path, lineno, "GRPO rows need prompt or messages")
+    for column, kind in columns.items():
+        value = record.get(column)
+        if value is None:
+            raise DatasetError("missing (a reward function of this run reads it)", path=path, line=lineno, field=column)
+        if kind == "text" and not isinstance(value, str):
+            raise DatasetError(f"must be a string, got {type(value).__name__}", path=path, line=lineno, field=column)
+        if kind == "object" and not isinstance(value, dict):
+            raise DatasetError(
+                f"must be a JSON object of the expected fields, got {type(value).__name__}",
+                path=path,
+                line=lineno,
+                field=column,
+            )
+    fields = {k: v for k, v in record.items() if k not in ("prompt", "messages")}
+    return PromptRow(
+        lineno=lineno,
+        fields=fields,
+        prompt=prompt,
+        messages=messages,
+        row_class=_string_field(record, "class", path, lineno),
+        task_id=_string_field(record, "task_id", path, lineno),
+    )
+
+
+def load_method_rows(
+    path: Path,
+    method: str,
+    *,
+    columns: dict[str, ColumnKind] | None = None,
+    source: Path | None = None,
+    field: str = "dataset",
+) -> list[Row] | list[PreferenceRow] | list[PromptRow]:
+    """A dataset read as ``method`` trains on it: SFT rows, preference rows, or GRPO prompt rows."""
+    if method == "sft":
+        return load_rows(path, source=source, field=field)
+    if not path.is_file():
+        raise DatasetError(f"dataset file not found: {path}", path=source, field=field)
+    lines = iter_jsonl(path, max_line_chars=MAX_ROW_CHARS)
+    rows: list[PreferenceRow] | list[PromptRow]
+    if method == "grpo":
+        rows = [parse_prompt_row(line.record, path, line.lineno, columns or {}) for line in lines]
+    else:
+        rows = [parse_preference_row(line.record, path, line.lineno) for line in lines]
+    if not rows:
+        raise DatasetError("dataset has no rows", path=path)
+    return rows
+
+
+def _matches(selector_class: str | None, selector_task: str | None, row: Row | PreferenceRow | PromptRow) -> bool:
     if selector_class is not None and row.row_class != selector_class:
         return False
     return selector_task is None or (row.task_id is not None and fnmatch.fnmatchcase(row.task_id, selector_task))
@@ -124,12 +257,12 @@ def row_weight(policy: WeightPolicy, row: Row, completion_tokens: int) -> float:
     return policy.default
 
 
-def replicate(rows: list[Row], rules: list[ReplicateRule], seed: int) -> list[Row]:
+def replicate(rows: Sequence[AnyRow], rules: list[ReplicateRule], seed: int) -> list[AnyRow]:
     """Oversample rows matched by a rule: ``factor`` copies, a fractional part drawn with ``seed``."""
     if not rules:
         return list(rows)
     rng = random.Random(seed)
-    out: list[Row] = []
+    out: list[AnyRow] = []
     for row in rows:
         rule = next((r for r in rules if _matches(r.row_class, r.task_id, row)), None)
         if rule is None:
@@ -142,7 +275,7 @@ def replicate(rows: list[Row], rules: list[ReplicateRule], seed: int) -> list[Ro
     return out
 
 
-def split_eval(rows: list[Row], fraction: float, seed: int) -> tuple[list[Row], list[Row]]:
+def split_eval(rows: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """Hold out ``fraction`` of the rows (seeded) as an eval split; returns (train, eval)."""
     if fraction <= 0:
         return rows, []

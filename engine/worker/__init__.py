@@ -15,5 +15,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+# TRL's experimental trainers (ORPO, CPO) warn on import.
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 # Deprecation notices from the libraries are for us, not for the person watching a run.
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -1,6 +1,7 @@
 """The training worker: ``python -m engine.worker RUN_DIR [--resume]``.
 
-Reads runs/<run>/run.toml, trains a LoRA adapter with transformers' Trainer and writes
+Reads runs/<run>/run.toml, trains a LoRA adapter with the trainer of the run's method
+(tunedeck's own for sft, TRL's for dpo, orpo, kto, cpo and grpo: engine.worker.methods) and writes
 metrics.jsonl, events.jsonl, checkpoints/ and, when training completes, adapter/.
 """
 
@@ -15,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PrinterCallback, TrainingArguments, set_seed
+from transformers import PrinterCallback, set_seed
 
-from engine.runs.launch import PreparedRun, prepare_run, train_command
+from engine.runs.launch import prepare_run, train_command
 from engine.store.atomic import replace_folder
 from engine.store.campaign import Campaign, record_event
 from engine.store.checkpoints import newest_complete_checkpoint
 from engine.worker import runtime
 from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback
-from engine.worker.encoding import PaddingCollator, encode_rows
+from engine.worker.methods import build_trainer
 from engine.worker.models import (
     attach_lora,
     has_cuda,
@@ -31,49 +32,6 @@ from engine.worker.models import (
     load_tokenizer,
     resolve_precision,
 )
-from engine.worker.trainer import TunedeckTrainer
-
-
-def training_arguments(prepared: PreparedRun, precision: str) -> TrainingArguments:
-    """HF TrainingArguments from the run's [train] table."""
-    train = prepared.config.train
-    has_eval = bool(prepared.eval_rows)
-    warmup: float = train.warmup_steps if train.warmup_steps > 0 else train.warmup_ratio
-    return TrainingArguments(
-        output_dir=str(prepared.paths.checkpoints),
-        per_device_train_batch_size=train.batch_size,
-        per_device_eval_batch_size=train.batch_size,
-        gradient_accumulation_steps=train.grad_accum,
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.lr_scheduler,
-        warmup_steps=warmup,
-        num_train_epochs=train.epochs,
-        max_steps=train.max_steps if train.max_steps is not None else -1,
-        weight_decay=train.weight_decay,
-        max_grad_norm=train.max_grad_norm,
-        optim=train.optim,
-        seed=train.seed,
-        logging_steps=train.logging_steps,
-        # NaN losses are information (watch rules look for them): log them as they are.
-        logging_nan_inf_filter=False,
-        save_strategy="steps" if train.save_steps else "no",
-        save_steps=train.save_steps or 500,
-        save_total_limit=train.save_total_limit,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=(train.eval_steps or train.logging_steps) if has_eval else None,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=not has_cuda(),
-        activation_checkpointing=train.activation_checkpointing,
-        # Under torchrun: every trainable (LoRA) parameter takes part in every forward.
-        ddp_find_unused_parameters=False,
-        remove_unused_columns=False,
-        prediction_loss_only=True,
-        include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-    )
 
 
 def _save_adapter_atomically(model: Any, tokenizer: Any, target: Path) -> None:
@@ -136,20 +94,9 @@ def train(run_dir: Path, *, resume: bool) -> int:
     set_seed(config.train.seed)
     tokenizer = load_tokenizer(prepared.base)
     model = attach_lora(load_base_model(prepared.base, config, precision, paths.run_toml), config, paths.run_toml)
-    train_set = encode_rows(tokenizer, prepared.train_rows, config, train=True)
-    eval_set = encode_rows(tokenizer, prepared.eval_rows, config, train=False) if prepared.eval_rows else None
-
     stop = StopRequestCallback(paths.stop_request, handle_sigterm=True)
-    trainer = TunedeckTrainer(
-        model=model,
-        args=training_arguments(prepared, precision),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=PaddingCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-        callbacks=[MetricsCallback(paths.metrics), LifecycleCallback(paths.events), stop],
-        kl_lambda=config.kl.lam,
-    )
+    callbacks = [MetricsCallback(paths.metrics), LifecycleCallback(paths.events), stop]
+    trainer = build_trainer(prepared, precision, model, tokenizer, callbacks)
     trainer.remove_callback(PrinterCallback)
     checkpoint = newest_complete_checkpoint(paths.checkpoints) if resume else None
     is_main = trainer.is_world_process_zero()

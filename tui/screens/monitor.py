@@ -1,92 +1,129 @@
-"""The Monitor screen (key 2): one run live — loss, grad norm, learning rate, an eval metric, GPU, alerts.
+"""The Monitor screen (key 2): one run live — a grid of its metrics, overlays of other runs, GPU, alerts.
 
+The grid shows one page of metric charts (2 x 2 by default: loss, grad_norm, learning_rate and the
+eval metric); ``n``/``N`` turn the pages of every logged metric, ``/`` filters them by glob or
+substring, ``g``/``G`` change the layout (fewer charts where they would be too small to read).
 History comes decimated from ``/runs/{run}/series`` (an older engine: ``/runs/{run}/metrics``,
-decimated here); live points come from the campaign stream into each chart's bounded buffer. A
-timer redraws at most ``REDRAW_HZ`` times a second, and only the charts whose data or view moved,
-and only while this screen is showing. Zoom and pan apply to all charts at once (x is the step);
-each zoom asks the engine again for the range in view, so a zoomed chart is never coarser than
-the screen.
+decimated here), only for the charts of the page; live points come from the campaign stream into
+bounded buffers. A timer redraws at most ``REDRAW_HZ`` times a second, only the charts whose data
+or view moved, and only while this screen is showing. Zoom and pan apply to all charts at once (in
+steps, whatever the x-axis shows); each zoom asks the engine again for the range in view, so a
+zoomed chart is never coarser than the screen.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
-from textual.screen import Screen
+from textual.containers import Horizontal
+from textual.events import Resize
 from textual.widgets import Footer
 
 from engine.api import RunStatus
-from tui.client import EndpointMissing, EngineCallError, EngineClient
-from tui.series import Bucket, StepRate, ViewWindow, buckets_from_series, decimate, points_from_records
+from tui.client import EngineCallError, EngineClient, EngineUnreachable
+from tui.metric_pages import DEFAULT_LAYOUT, LAYOUTS, SMOOTHING, MetricPages, fit_layout
+from tui.monitor_data import SeriesCache
+from tui.screens.monitor_view import ChartControls
+from tui.screens.run_picker import RunPicker
+from tui.series import StepRate, ViewWindow
 from tui.widgets.alert_log import AlertLog
+from tui.widgets.chart_legend import ChartLegend
 from tui.widgets.gpu_panel import GpuPanel
-from tui.widgets.metric_chart import MetricChart
+from tui.widgets.metric_chart import MetricChart, Trace
+from tui.widgets.metric_filter import MetricFilter
+from tui.widgets.metric_grid import MetricGrid
 from tui.widgets.run_progress import RunProgress
 from tui.widgets.status_line import StatusLine
 
 REDRAW_HZ = 6
-TRAIN_METRICS = ("loss", "grad_norm", "learning_rate")
-EVAL_PREFERRED = ("eval_loss", "eval/loss")
+EVAL_FILTER = "eval*"
+UNREACHABLE_RETRIES, RETRY_S = 60, 0.5  # a run opened while the engine starts: 30 s of asking
+# Pairs of keys share one label in the footer ("+- zoom"); each keeps its description for ? and the palette.
+ZOOM, PAN, PAGE = Binding.Group("zoom", compact=True), Binding.Group("pan", compact=True), Binding.Group("page")
+LAYOUT, SMOOTH = Binding.Group("grid", compact=True), Binding.Group("smooth", compact=True)
+EXPORT = Binding.Group("export", compact=True)
+FIXED_ROWS = 13  # status, progress, legend, bottom panels, footer: what the grid does not get
 
 
-def pick_eval_metric(names: list[str]) -> str | None:
-    """The eval metric to chart: eval_loss when logged, else the first eval one in name order."""
-    for name in EVAL_PREFERRED:
-        if name in names:
-            return name
-    evals = sorted(n for n in names if n.startswith(("eval_", "eval/")) and not n.endswith(("runtime", "per_second")))
-    return evals[0] if evals else None
-
-
-class MonitorScreen(Screen[None]):
+class MonitorScreen(ChartControls):
     """Charts, progress, GPU and alerts of the run picked on the Runs screen."""
 
+    AUTO_FOCUS = ".metric-chart"  # the focused chart is the one `x` exports
     BINDINGS = [
-        Binding("plus,equals_sign", "zoom(1)", "Zoom in", key_display="+"),
-        Binding("minus", "zoom(-1)", "Zoom out", key_display="-"),
-        Binding("left_square_bracket", "pan(-1)", "Pan left", key_display="["),
-        Binding("right_square_bracket", "pan(1)", "Pan right", key_display="]"),
+        Binding("plus,equals_sign", "zoom(1)", "Zoom in", key_display="+", group=ZOOM),
+        Binding("minus", "zoom(-1)", "Zoom out", key_display="-", group=ZOOM),
+        Binding("left_square_bracket", "pan(-1)", "Pan left", key_display="[", group=PAN),
+        Binding("right_square_bracket", "pan(1)", "Pan right", key_display="]", group=PAN),
         Binding("0", "whole_run", "Whole run"),
+        Binding("n", "page(1)", "Next page", group=PAGE),
+        Binding("N", "page(-1)", "Previous page", key_display="N", group=PAGE),
+        Binding("slash", "filter", "Filter metrics", key_display="/"),
+        Binding("e", "eval_group", "Eval metrics"),
+        Binding("g", "layout(1)", "More charts", group=LAYOUT),
+        Binding("G", "layout(-1)", "Fewer charts", key_display="G", group=LAYOUT),
+        Binding("o", "overlay", "Overlay runs"),
+        Binding("s", "smoothing(1)", "Smoother", group=SMOOTH),
+        Binding("S", "smoothing(-1)", "Less smooth", key_display="S", group=SMOOTH),
+        Binding("w", "x_axis", "Step / wall time"),
+        Binding("x", "export_csv", "Export chart CSV", group=EXPORT),
+        Binding("X", "export_svg", "Export screen SVG", key_display="X", group=EXPORT),
     ]
 
     def __init__(self, client: EngineClient) -> None:
         super().__init__(id="monitor")
         self.client = client
         self.run_name: str | None = None
+        self.overlays: list[str] = []
         self.status: RunStatus | None = None
         self.window = ViewWindow()
         self.rate = StepRate()
         self.step = 0
-        self._records: list[dict[str, Any]] | None = None  # the fallback: the whole metrics.jsonl
+        self.data = SeriesCache(client)
+        self.pages = MetricPages()
+        self.layout_index = DEFAULT_LAYOUT
+        self.smoothing_index = 0
+        self.by_time = False
+        self.clock: Callable[[], float] = time.time  # export names carry the time (a test may fix it)
         self._ready = False
 
     def compose(self) -> ComposeResult:
         yield StatusLine()
         yield RunProgress(id="run-progress")
-        with Grid(id="charts"):
-            for metric in TRAIN_METRICS:
-                yield MetricChart(metric, title=metric.replace("_", " "), id=f"chart-{metric}")
-            yield MetricChart("eval", title="eval: none logged yet", id="chart-eval")
+        yield ChartLegend(id="chart-legend")
+        yield MetricFilter(id="metric-filter")
+        yield MetricGrid(*LAYOUTS[self.layout_index], id="charts")
         with Horizontal(id="monitor-bottom"):
             yield GpuPanel(id="gpu-panel")
             yield AlertLog(id="alert-log")
         yield Footer()
 
+    def on_unmount(self) -> None:
+        self._ready = False  # workers still awaiting the engine find no widgets to fill: they stop there
+
     def on_mount(self) -> None:
         self._ready = True  # a run picked before the screen was first composed loads now
         self.set_interval(1 / REDRAW_HZ, self.redraw)
+        self._relayout()
         if self.run_name is not None:
             self._start_run(self.run_name)
 
+    def chart_for(self, metric: str) -> MetricChart:
+        """The chart of ``metric`` on this page (KeyError when it is not on it)."""
+        for chart in self.charts:
+            if chart.metric == metric:
+                return chart
+        raise KeyError(metric)
+
     @property
-    def charts(self) -> list[MetricChart]:
-        """The four charts, in screen order."""
-        return list(self.query(MetricChart))
+    def shown_runs(self) -> list[str]:
+        """The main run, then the overlaid ones."""
+        return [self.run_name, *self.overlays] if self.run_name is not None else []
 
     # -- which run -------------------------------------------------------------------------
     def show_run(self, run: str) -> None:
@@ -94,60 +131,49 @@ class MonitorScreen(Screen[None]):
         if run == self.run_name:
             return
         self.run_name, self.status, self.step = run, None, 0
-        self.window, self.rate, self._records = ViewWindow(), StepRate(), None
+        self.overlays = [r for r in self.overlays if r != run]
+        self.window, self.rate = ViewWindow(), StepRate()
+        self.data.forget(set(self.shown_runs))
         if self._ready:
             self._start_run(run)
 
     def _start_run(self, run: str) -> None:
-        for chart in self.charts:
-            chart.reset(chart.buffer.metric if chart.id != "chart-eval" else "eval")
+        self.pages.set_names(self.pages.names)
+        self._apply_page()
         self.query_one(RunProgress).show(run, "loading", 0, None, None)
         self.load_run(run)
 
     @work(exclusive=True, group="monitor-load")
     async def load_run(self, run: str) -> None:
         """Everything the screen shows about ``run`` that the stream does not bring."""
-        try:
-            self.status = next((s for s in await self.client.runs() if s.run == run), None)
-            self.step = self.status.step if self.status else 0
-            self._show_progress()
-            await self._load_history(run)
-            self.query_one(AlertLog).show_report((await self.client.alerts(run)).alerts)
-        except EngineCallError as exc:
-            self.notify(str(exc), title=f"monitor {run}", severity="error", timeout=8)
+        for _ in range(UNREACHABLE_RETRIES):
+            try:
+                await self._load_run(run)
+                break
+            except EngineUnreachable:
+                await asyncio.sleep(RETRY_S)  # the app may be starting the engine: ask again soon
+            except EngineCallError as exc:
+                self.notify(str(exc), title=f"monitor {run}", severity="error", timeout=8)
+                break
         await self._load_gpu()
 
-    async def _load_history(self, run: str) -> None:
-        names = await self._metric_names(run)
-        eval_chart = self.query_one("#chart-eval", MetricChart)
-        eval_metric = pick_eval_metric(names)
-        if eval_metric is not None:
-            eval_chart.reset(eval_metric)
-        budget = max(64, self.size.width * 2)
-        for chart in self.charts:
-            if chart.buffer.metric in names:
-                chart.buffer.set_history(await self._buckets(run, chart.buffer.metric, None, None, budget))
+    async def _load_run(self, run: str) -> None:
+        self.status = next((s for s in await self.client.runs() if s.run == run), None)
+        self.step = max(self.step, self.status.step if self.status else 0)
+        self._show_progress()
+        await self._load_names()
+        await self._load_page_data()
+        self.query_one(AlertLog).show_report((await self.client.alerts(run)).alerts)
 
-    async def _metric_names(self, run: str) -> list[str]:
-        """The metrics the run logged (from the engine, or from its whole metrics file)."""
-        try:
-            return list((await self.client.metric_names(run)).latest)
-        except EndpointMissing:
-            self._records = await self.client.metrics(run)
+    async def _load_names(self) -> None:
+        names: set[str] = set()
+        for run in self.shown_runs:
+            names |= await self.data.load_names(run)
+        if self.data.records and not self.data.fallback_noted:
+            self.data.fallback_noted = True
             self.notify("this engine serves no decimated series: reading the whole metrics file", timeout=4)
-            return sorted({key for record in self._records for key in record})
-
-    async def _buckets(self, run: str, metric: str, start: int | None, end: int | None, budget: int) -> list[Bucket]:
-        """A metric's history over [start, end] in at most ``budget`` buckets."""
-        if self._records is None:
-            try:
-                series = await self.client.series(run, metric, start=start, end=end, buckets=budget)
-                return buckets_from_series(series)
-            except EndpointMissing:
-                self._records = await self.client.metrics(run)
-        points = points_from_records(self._records, metric)
-        lo, hi = start if start is not None else -math.inf, end if end is not None else math.inf
-        return decimate(((s, v) for s, v in points if lo <= s <= hi), budget)
+        self.pages.set_names(names)
+        self._apply_page()
 
     async def _load_gpu(self) -> None:
         panel = self.query_one(GpuPanel)
@@ -163,27 +189,170 @@ class MonitorScreen(Screen[None]):
         max_steps = self.status.max_steps if self.status else None
         self.query_one(RunProgress).show(self.run_name, state, self.step, max_steps, self.rate.per_second)
 
+    # -- the page of charts ------------------------------------------------------------------
+    def _apply_page(self) -> None:
+        """Put the page's metrics (and each shown run's buffer of them) on the chart slots."""
+        if not self._ready:
+            return
+        metrics = self.pages.current()
+        for i, chart in enumerate(self.grid.slots):
+            metric = metrics[i] if i < len(metrics) else None
+            chart.show(metric, self._traces(metric) if metric else [])
+        self._show_legend()
+
+    def _traces(self, metric: str) -> list[Trace]:
+        traces = []
+        for run in self.shown_runs:
+            if run == self.run_name or metric in self.data.names.get(run, set()):
+                buffer = self.data.buffer(run, metric)
+                traces.append(Trace(run, buffer, self.data.color(run), self.data.t0(run)))
+        return traces
+
+    def _show_legend(self) -> None:
+        pages = self.pages
+        facts = [f"page {pages.page + 1}/{pages.count}", f"{len(pages.shown)} metrics"]
+        if pages.pattern:
+            facts.append(f"filter {pages.pattern}")
+        weight = SMOOTHING[self.smoothing_index]
+        facts += [f"EMA {weight:g}" if weight else "EMA off", "x wall time" if self.by_time else "x step"]
+        facts.append(f"{self.grid.rows}x{self.grid.cols}")
+        runs = [(run, self.data.color(run)) for run in self.shown_runs]
+        self.query_one(ChartLegend).show(runs, facts)
+
+    def _wanted(self) -> list[tuple[str, Any, int]]:
+        """(run, buffer, budget) of every trace on the page, whose run logged the metric."""
+        wanted = []
+        for chart in self.charts:
+            budget = max(32, chart.size.width * 2)
+            for trace in chart.traces:
+                if trace.buffer.metric in self.data.names.get(trace.run, set()):
+                    wanted.append((trace.run, trace.buffer, budget))
+        return wanted
+
+    async def _load_page_data(self) -> None:
+        """History of the page's charts not loaded yet, then the zoomed range's detail."""
+        budget = max(64, self.size.width * 2)
+        await self.data.load_histories([(run, buffer) for run, buffer, _ in self._wanted()], budget)
+        self._apply_page()  # the runs' start times (wall-time axis) are known now
+        bounds = self.view_bounds()
+        if bounds is not None and self.window.span is not None:
+            await self.data.load_details(self._wanted(), bounds)
+        self.redraw()
+
+    @work(exclusive=True, group="monitor-page")
+    async def load_page(self) -> None:
+        """The data a new page, layout or overlay needs."""
+        try:
+            await self._load_page_data()
+        except EngineCallError as exc:
+            self.notify(str(exc), title="monitor", severity="warning")
+
+    def _page_changed(self) -> None:
+        self._apply_page()
+        if self.run_name is not None:
+            self.load_page()
+        self.redraw()
+
+    def action_page(self, direction: int) -> None:
+        """The next (1) or previous (-1) page of metrics."""
+        self.pages.turn(direction)
+        self._page_changed()
+
+    def action_layout(self, direction: int) -> None:
+        """More (1) or fewer (-1) charts per page."""
+        self.layout_index = max(0, min(len(LAYOUTS) - 1, self.layout_index + direction))
+        self._relayout()
+
+    def on_resize(self, event: Resize) -> None:
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """The layout asked for, cut down to what the terminal can show legibly."""
+        if not self._ready:
+            return
+        rows, cols = fit_layout(*LAYOUTS[self.layout_index], self.size.width, self.size.height - FIXED_ROWS)
+        self.grid.configure(rows, cols)
+        self.pages.resize(rows * cols)
+        self._page_changed()
+
+    # -- the filter ---------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        """Open the filter box (a glob like eval/* or a substring like reward)."""
+        self.query_one(ChartLegend).display = False  # the box takes the legend's line: the grid keeps its size
+        self.query_one(MetricFilter).open(True, self.pages.pattern)
+
+    def action_eval_group(self) -> None:
+        """Only the eval metrics, or (again) every metric."""
+        self._set_filter("" if self.pages.pattern == EVAL_FILTER else EVAL_FILTER)
+
+    def _set_filter(self, pattern: str) -> None:
+        self.pages.set_filter(pattern)
+        self._page_changed()
+
+    @on(MetricFilter.Applied)
+    def _filter_applied(self, message: MetricFilter.Applied) -> None:
+        if message.pattern != self.pages.pattern:
+            self._set_filter(message.pattern)
+        if message.done:
+            self.query_one(MetricFilter).open(False)
+            self.query_one(ChartLegend).display = True
+            if self.charts:
+                self.charts[0].focus()
+
+    # -- overlays -------------------------------------------------------------------------------
+    def action_overlay(self) -> None:
+        """Pick other runs to draw on the same charts."""
+        if self.run_name is not None:
+            self.pick_overlays(self.run_name)
+
+    @work(exclusive=True, group="monitor-overlay")
+    async def pick_overlays(self, main: str) -> None:
+        """Ask the engine for the campaign's runs, then for the ones to overlay."""
+        try:
+            runs = [s.run for s in await self.client.runs() if s.run != main]
+        except EngineCallError as exc:
+            self.notify(str(exc), title="overlay", severity="error")
+            return
+        if not runs:
+            self.notify("no other run in this campaign to overlay", severity="warning")
+            return
+        chosen = await self.app.push_screen_wait(RunPicker(main, runs, self.overlays))
+        if chosen is not None and main == self.run_name:
+            self.set_overlays(chosen)
+
+    def set_overlays(self, runs: list[str]) -> None:
+        """Draw these runs over the main one (their names and histories are fetched)."""
+        self.overlays = [r for r in runs if r != self.run_name]
+        self.data.forget(set(self.shown_runs))
+        self._apply_page()
+        self.load_overlays()
+
+    @work(exclusive=True, group="monitor-load")
+    async def load_overlays(self) -> None:
+        """The overlaid runs' metric names, then the page's data."""
+        try:
+            await self._load_names()
+            await self._load_page_data()
+        except EngineCallError as exc:
+            self.notify(str(exc), title="overlay", severity="error", timeout=8)
+
     # -- live news (the app forwards the stream's messages) ----------------------------------
     def feed_metrics(self, run: str, records: list[dict[str, Any]]) -> None:
-        """New metric lines: into the buffers (drawn by the next redraw tick)."""
-        if run != self.run_name:
+        """New metric lines of a shown run: into its buffers (drawn by the next redraw tick)."""
+        if run not in self.shown_runs:
             return
-        charts = self.charts
-        for record in records:
-            step = record.get("step")
-            if not isinstance(step, int):
-                continue
-            ts = record.get("ts")
-            if isinstance(ts, int | float):
-                self.rate.add(step, float(ts))
-            self.step = max(self.step, step)
-            for chart in charts:
-                value = record.get(chart.buffer.metric)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    chart.buffer.append(step, float(value))
-        if self._records is not None:
-            self._records.extend(records)
-        self._show_progress()
+        names = self.data.feed(run, records)
+        if run == self.run_name:
+            for record in records:
+                step, ts = record.get("step"), record.get("ts")
+                if isinstance(step, int):
+                    if isinstance(ts, int | float):
+                        self.rate.add(step, float(ts))
+                    self.step = max(self.step, step)
+            self._show_progress()
+        before = self.pages.current()
+        if self.pages.add_names(names) and self.pages.current() != before:
+            self._page_changed()  # a metric logged for the first time lands on this page
 
     def feed_event(self, run: str, record: dict[str, Any]) -> None:
         """A lifecycle event: the run's state changed, so ask for it again."""
@@ -208,62 +377,20 @@ class MonitorScreen(Screen[None]):
             return  # the status line already says the engine is gone
         self._show_progress()
 
-    # -- drawing, zoom and pan --------------------------------------------------------------
-    def data_range(self) -> tuple[int, int] | None:
-        """First and newest step over every chart's data (None: nothing yet)."""
-        firsts = [c.buffer.first_step for c in self.charts if c.buffer.first_step is not None]
-        lasts = [c.buffer.last_step for c in self.charts if c.buffer.last_step is not None]
-        return (min(firsts), max(lasts)) if firsts and lasts else None
+    def action_console(self) -> None:
+        """The worker's console output of this run, followed live (Escape closes)."""
+        from tui.screens.console import ConsoleScreen
 
-    def view_bounds(self) -> tuple[int, int] | None:
-        """The step range in view."""
-        span = self.data_range()
-        return self.window.bounds(*span) if span else None
+        if self.run_name is None:
+            self.notify("no run on the Monitor: pick one on Runs (1)", severity="warning")
+        else:
+            self.app.push_screen(ConsoleScreen(self.client, self.run_name))
 
-    def redraw(self) -> None:
-        """Redraw the charts whose data or view changed (only while this screen is showing)."""
-        if not self.is_current:
-            return
-        bounds = self.view_bounds()
-        with self.app.batch_update():
-            for chart in self.charts:
-                if chart.display:
-                    chart.redraw(bounds)
+    def action_overview(self) -> None:
+        """This run's config, its differences from production's, and its figures (Escape closes)."""
+        from tui.screens.overview import OverviewScreen
 
-    def action_zoom(self, direction: int) -> None:
-        """Zoom in (1) or out (-1), keeping the right edge — the newest step while live."""
-        span = self.data_range()
-        if span is None:
-            return
-        (self.window.zoom_in if direction > 0 else self.window.zoom_out)(*span)
-        self._view_changed()
-
-    def action_pan(self, direction: int) -> None:
-        """Pan a quarter of the view left (-1) or right (1)."""
-        span = self.data_range()
-        if span is None:
-            return
-        self.window.pan(direction, *span)
-        self._view_changed()
-
-    def action_whole_run(self) -> None:
-        """Back to the whole run, following new points."""
-        self.window = ViewWindow()
-        self._view_changed()
-
-    def _view_changed(self) -> None:
-        bounds = self.view_bounds()
-        if bounds is not None and self.run_name is not None and self.window.span is not None:
-            self.load_detail(self.run_name, bounds)
-        self.redraw()
-
-    @work(exclusive=True, group="monitor-detail")
-    async def load_detail(self, run: str, bounds: tuple[int, int]) -> None:
-        """Finer buckets for the zoomed range, from the engine (every point on disk considered)."""
-        try:
-            for chart in self.charts:
-                if chart.buffer.first_step is not None:
-                    budget = max(32, chart.size.width * 2)
-                    chart.buffer.set_detail(*bounds, await self._buckets(run, chart.buffer.metric, *bounds, budget))
-        except EngineCallError as exc:
-            self.notify(str(exc), title="zoom", severity="warning")
+        if self.run_name is None:
+            self.notify("no run on the Monitor: pick one on Runs (1)", severity="warning")
+        else:
+            self.app.push_screen(OverviewScreen(self.client, self.run_name))

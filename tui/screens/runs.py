@@ -13,6 +13,7 @@ from textual.widgets import Footer, Label
 from tui.client import EndpointMissing, EngineCallError, EngineClient
 from tui.messages import OpenRun
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.prompt import PromptScreen
 from tui.widgets.runs_table import RunsTable, status_cells, summary_cells
 from tui.widgets.status_line import StatusLine
 
@@ -26,7 +27,8 @@ class RunsScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open_monitor", "Monitor run", priority=True),
         Binding("s", "stop_run", "Stop"),
-        Binding("r", "resume_run", "Resume"),
+        Binding("n", "new_run", "New run"),
+        Binding("r", "resume_run", "Start/Resume"),
         Binding("m", "merge_run", "Merge"),
         Binding("ctrl+r", "refresh", "Refresh"),
     ]
@@ -111,8 +113,32 @@ class RunsScreen(Screen[None]):
         self._confirmed(f"Stop {self.table.selected_run}? It saves a checkpoint, then ends.", "stop")
 
     def action_resume_run(self) -> None:
-        """Resume the selected run from its newest complete checkpoint, after a confirmation."""
-        self._confirmed(f"Resume {self.table.selected_run} from its newest checkpoint?", "resume")
+        """Start the selected run if it never ran, else resume it from its newest checkpoint; asks first."""
+        run = self.table.selected_run
+        if run is not None and self.table.state_of(run) == "created":
+            self._confirmed(f"Start {run}? It is queued and trains when the GPU is free.", "start")
+        else:
+            self._confirmed(f"Resume {run} from its newest checkpoint?", "resume")
+
+    def action_new_run(self) -> None:
+        """Queue a new run from a run.toml inside the campaign (placed at runs/<run>/run.toml)."""
+
+        def answered(path: str | None) -> None:
+            if path:
+                self.queue_new_run(path)
+
+        question = "New run: the run.toml to train (a path inside the campaign)"
+        self.app.push_screen(PromptScreen(question, placeholder="runs/NAME/run.toml or drafts/next.toml"), answered)
+
+    @work(exclusive=True, group="run-action")
+    async def queue_new_run(self, path: str) -> None:
+        """Hand the run.toml to the engine; its refusal (a bad field, a run that exists) as a notification."""
+        try:
+            status = await self.client.new_run(path)
+            self.notify(f"{status.run}: {status.state}")
+        except EngineCallError as exc:
+            self.notify(str(exc), title=f"new run from {path}", severity="error", timeout=10)
+        self.action_refresh()
 
     def action_merge_run(self) -> None:
         """Queue a merge of the selected run's adapter, after a confirmation."""
@@ -131,13 +157,13 @@ class RunsScreen(Screen[None]):
 
     @work(exclusive=True, group="run-action")
     async def change_run(self, run: str, what: str) -> None:
-        """Send stop / resume / merge to the engine; the answer (or the refusal) as a notification."""
+        """Send stop / start / resume / merge to the engine; the answer (or the refusal) as a notification."""
         try:
             if what == "stop":
                 status = await self.client.stop(run)
                 self.notify(f"{run}: {status.state}")
-            elif what == "resume":
-                status = await self.client.resume(run)
+            elif what in ("start", "resume"):
+                status = await (self.client.start(run) if what == "start" else self.client.resume(run))
                 self.notify(f"{run}: {status.state}")
             else:
                 job = await self.client.merge(run)

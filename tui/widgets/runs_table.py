@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
 
 from engine.api import RunStatus, RunSummary
 
@@ -45,6 +46,13 @@ class RunsTable(DataTable[str]):
             return None
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return key.value
+
+    def state_of(self, run: str) -> str | None:
+        """The state shown for ``run`` (None when it is not in the table)."""
+        try:
+            return str(self.get_cell(run, "state"))
+        except CellDoesNotExist:
+            return None
 
     def show(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
         """Replace the rows (``(run, cells)``), keeping the cursor on the run it was on."""

@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tunedeck-installed
 
-.PHONY: setup demo test lint check perf clean
+.PHONY: setup demo test lint check perf perf-tui clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ check: lint test
 
 perf: $(STAMP)
 	$(BIN)/python tests/perf/bench_callback_overhead.py --threads 1 --repeats 10
+
+# The TUI's benchmarks (tests/perf/README.md): first paint, Monitor redraw, live latency, RSS. Needs tmux.
+perf-tui: $(STAMP)
+	$(BIN)/python tests/perf/bench_tui_first_paint.py
+	$(BIN)/python tests/perf/bench_tui_monitor_redraw.py
+	$(BIN)/python tests/perf/bench_tui_latency.py
+	$(BIN)/python tests/perf/bench_tui_rss.py
 
 clean:
 	rm -rf $(VENV) tunedeck-demo .pytest_cache .mypy_cache .ruff_cache

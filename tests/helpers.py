@@ -125,3 +125,23 @@ def write_run_toml(campaign_root: Path, name: str, **settings: int) -> Path:
     path = campaign_root / f"{name}.toml"
     path.write_text(FAST_RUN.format(**values))
     return path
+
+
+def preference_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Preference rows of the reverse task: chosen is the answer, rejected the answer shouted (easy to tell apart)."""
+    from engine.demo.reverse_task import reverse_rows
+
+    return [
+        {"prompt": r["prompt"], "chosen": r["completion"], "rejected": r["completion"].upper(), "task_id": r["task_id"]}
+        for r in reverse_rows(n, seed=seed)
+    ]
+
+
+def grpo_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """GRPO rows of the reverse task: the answer in ``answer``, the task (sequence length) in ``task``."""
+    from engine.demo.reverse_task import reverse_rows
+
+    return [
+        {"prompt": r["prompt"], "answer": r["completion"], "task": f"len{len(r['completion'].split())}"}
+        for r in reverse_rows(n, seed=seed)
+    ]

@@ -27,6 +27,7 @@ from engine.api import (
     CampaignStatus,
     DecisionTreeView,
     DecisionWalk,
+    DiffTotals,
     EngineStatus,
     GateResult,
     GpuStatus,
@@ -45,7 +46,6 @@ from engine.api import (
     WalkSummary,
     WatchReport,
 )
-from engine.api.monitor import DiffTotals
 from engine.service.app import create_app
 from engine.store.campaign import Campaign
 from tests.bench_fixtures import BENCH_CAMPAIGN, copy_campaign

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import JsonValue
 
 from engine.api import RunOverview
 from engine.errors import ConfigError
@@ -48,16 +49,22 @@ def test_resolved_config_fills_defaults_and_the_campaign_base(tmp_path: Path) ->
     campaign = Campaign.create(tmp_path / "c", "c", base="models/tiny")
     run = campaign.run("r1")
     run.root.mkdir(parents=True)
-    run.run_toml.write_text('dataset = "d.jsonl"\n[train]\nmax_steps = 40\n[[replicate]]\nclass = "anchor"\nfactor = 2\n')
+    run.run_toml.write_text(
+        'dataset = "d.jsonl"\n[train]\nmax_steps = 40\n[[replicate]]\nclass = "anchor"\nfactor = 2\n'
+    )
     flat = resolved_config(campaign, "r1")
-    assert flat["name"] == "r1" and flat["base"] == "models/tiny"
-    assert flat["train.max_steps"] == 40 and flat["train.learning_rate"] == 2e-4  # the default
-    assert flat["replicate[0].class"] == "anchor" and flat["replicate[0].factor"] == 2.0
+    assert flat["name"] == "r1"
+    assert flat["base"] == "models/tiny"
+    assert flat["train.max_steps"] == 40
+    assert flat["train.learning_rate"] == 2e-4
+    assert flat["replicate[0].class"] == "anchor"
+    assert flat["replicate[0].factor"] == 2.0
     assert flat["kl.lambda"] == 0.0  # keyed as the TOML spells it, not the model's "lam"
     titles = [s.title for s in sections(flat)]
     assert titles == ["Run", "LoRA", "Optimiser", "Schedule", "Weights policy"]
     grouped = {s.title: s.values for s in sections(flat)}
-    assert "train.max_steps" in grouped["Schedule"] and "train.learning_rate" in grouped["Optimiser"]
+    assert "train.max_steps" in grouped["Schedule"]
+    assert "train.learning_rate" in grouped["Optimiser"]
     assert list(grouped["LoRA"]) == ["lora.r", "lora.alpha", "lora.dropout", "lora.target_modules"]
 
 
@@ -72,8 +79,20 @@ def test_resolved_config_of_a_bad_run_toml_names_file_line_and_field(tmp_path: P
 
 
 def test_diff_lists_added_removed_and_changed_keys_only() -> None:
-    mine = {"name": "a", "lora.r": 16, "lora.alpha": 16.0, "train.load_in_4bit": True, "weights.rules[0].weight": 2.0}
-    theirs = {"name": "b", "lora.r": 8, "lora.alpha": 16, "train.load_in_4bit": 1, "train.seed": 3}
+    mine: dict[str, JsonValue] = {
+        "name": "a",
+        "lora.r": 16,
+        "lora.alpha": 16.0,
+        "train.load_in_4bit": True,
+        "weights.rules[0].weight": 2.0,
+    }
+    theirs: dict[str, JsonValue] = {
+        "name": "b",
+        "lora.r": 8,
+        "lora.alpha": 16,
+        "train.load_in_4bit": 1,
+        "train.seed": 3,
+    }
     changes = [(c.key, c.change, c.value, c.other) for c in diff_configs(mine, theirs)]
     assert changes == [
         ("lora.r", "changed", 16, 8),  # 16.0 against 16 is no change; the name is never compared
@@ -85,8 +104,8 @@ def test_diff_lists_added_removed_and_changed_keys_only() -> None:
 
 
 def test_an_empty_array_against_tables_is_the_tables_and_none_is_absent() -> None:
-    mine = {"replicate": [], "parent": None}
-    theirs = {"replicate[0].class": "anchor", "replicate[0].factor": 1.53}
+    mine: dict[str, JsonValue] = {"replicate": [], "parent": None}
+    theirs: dict[str, JsonValue] = {"replicate[0].class": "anchor", "replicate[0].factor": 1.53}
     assert [(c.key, c.change) for c in diff_configs(mine, theirs)] == [
         ("replicate[0].class", "removed"),
         ("replicate[0].factor", "removed"),
@@ -99,7 +118,8 @@ def test_bd6_8d2_against_production_is_the_weight_rules_it_changed(bd6: Campaign
     assert by_key["parent"] == ("changed", "bd6.8d", "bd6.5")
     assert by_key["weights.rules[1].weight"] == ("changed", 4.0, 2.0)  # HumanEval/85 x4 instead of x2
     assert by_key["weights.rules[3].task_id"] == ("added", "HumanEval/*", None)
-    assert "train.learning_rate" not in by_key and "description" not in by_key
+    assert "train.learning_rate" not in by_key
+    assert "description" not in by_key
 
 
 def test_training_seconds_sums_launches_and_counts_a_live_one_to_now() -> None:
@@ -121,15 +141,19 @@ def test_overview_route_answers_config_diff_and_figures(bd6: Campaign) -> None:
         candidate = RunOverview.model_validate(http.get("/runs/bd6.8d2/overview").json())
         production = RunOverview.model_validate(http.get("/runs/bd6.8d/overview").json())
         missing = http.get("/runs/nope/overview")
-    assert candidate.production == "bd6.8d" and candidate.production_note is None
+    assert candidate.production == "bd6.8d"
+    assert candidate.production_note is None
     assert candidate.production_diff is not None
     assert ("weights.rules[1].weight", 4.0, 2.0) in [(c.key, c.value, c.other) for c in candidate.production_diff]
-    assert candidate.summary.gate == "failed" and candidate.summary.pass_rates["humaneval"] == pytest.approx(1 / 6)
+    assert candidate.summary.gate == "failed"
+    assert candidate.summary.pass_rates["humaneval"] == pytest.approx(1 / 6)
     assert [s.title for s in candidate.config][0] == "Run"
     assert candidate.config[0].values["base"] == "models/physarum-0.5b"
-    assert production.production_diff is None and production.production_note == "this run is in production"
+    assert production.production_diff is None
+    assert production.production_note == "this run is in production"
     assert production.summary.production is True
-    assert missing.status_code == 404 and "no run named 'nope'" in missing.json()["detail"]
+    assert missing.status_code == 404
+    assert "no run named 'nope'" in missing.json()["detail"]
 
 
 def test_overview_without_production_and_with_a_bad_run_toml(bd6: Campaign) -> None:
@@ -138,7 +162,9 @@ def test_overview_without_production_and_with_a_bad_run_toml(bd6: Campaign) -> N
     with TestClient(create_app(bd6)) as http:
         none = RunOverview.model_validate(http.get("/runs/bd6.8d2/overview").json())
         bad = http.get("/runs/bd6.5/overview").json()
-    assert none.production is None and none.production_diff is None
+    assert none.production is None
+    assert none.production_diff is None
     assert none.production_note == "no run is in production yet"
-    assert bad["config"] == [] and bad["config_error"].endswith("run.toml:2: lora.r: Input should be greater than 0 (got -1)")
+    assert bad["config"] == []
+    assert bad["config_error"].endswith("run.toml:2: lora.r: Input should be greater than 0 (got -1)")
     assert bad["summary"]["run"] == "bd6.5"  # the figures are still there

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from rich.console import Console
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -65,7 +66,7 @@ def text_of(screen: CompareScreen, selector: str) -> str:
 
 def row_keys(screen: CompareScreen) -> list[str]:
     table = screen.rows_table
-    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
+    return [str(table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(table.row_count)]
 
 
 def count_line(screen: CompareScreen) -> str:
@@ -103,7 +104,9 @@ async def test_bd6_8d2_against_production_lost_rows_gate_and_anchor_matrix(bd6: 
         assert "anchors 13/19: failed MBPP/53, HumanEval/23, HumanEval/27, HumanEval/34, HumanEval/45" in verdict
         # Totals: both benches, signed deltas, the exact p-value in words.
         totals = text_of(screen, "#bench-totals")
-        assert "12/13 92.3%" in totals and "-7.7 pts" in totals and "-16.7 pts" in totals
+        assert "12/13 92.3%" in totals
+        assert "-7.7 pts" in totals
+        assert "-16.7 pts" in totals
         assert "p=0.5: could well be noise (2 lost vs 0 gained" in totals
         assert "2 flaky" in totals
         # The matrix: every run with bench results across, each cell as the files say.
@@ -115,7 +118,8 @@ async def test_bd6_8d2_against_production_lost_rows_gate_and_anchor_matrix(bd6: 
         for run in ("bd6.5", "bd6.8d", "bd6.8d2"):
             verdicts = first_sample_verdicts(bd6, run)
             assert [matrix.cell(anchor, run) for anchor in anchors] == [verdicts.get(a) for a in anchors], run
-        assert matrix.cell("MBPP/53", "bd6.8d") is True and matrix.cell("MBPP/53", "bd6.8d2") is False
+        assert matrix.cell("MBPP/53", "bd6.8d") is True
+        assert matrix.cell("MBPP/53", "bd6.8d2") is False
         headers = [str(column.label) for column in matrix.columns.values()]
         assert headers == ["row", "bd6", "bd6.5", "★bd6.8d", "▸bd6.8d2"]
         totals_row = [str(cell) for cell in matrix.get_row("__passed__")]
@@ -143,7 +147,8 @@ async def test_filters_by_class_bench_and_text_flaky_rows_marked(bd6: Path) -> N
         assert len(await rows_after("c")) == 13  # KEPT
         assert len(await rows_after("c")) == 19  # all classes
         humaneval = await rows_after("b")
-        assert len(humaneval) == 6 and all(k.startswith("humaneval:") for k in humaneval)
+        assert len(humaneval) == 6
+        assert all(k.startswith("humaneval:") for k in humaneval)
         assert "bench humaneval" in text_of(screen, "#rows-filter")
         assert len(await rows_after("b", "b")) == 19  # mbpp, then all benches again
         await pilot.press("slash")
@@ -244,7 +249,8 @@ async def test_failures_are_lines_a_person_can_act_on(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         screen = await open_compare(app, pilot, "cand")
         head = text_of(screen, "#compare-head")
-        assert "no run is in production yet" in head and "a: pick another baseline" in head
+        assert "no run is in production yet" in head
+        assert "a: pick another baseline" in head
         assert "no [gate]" in text_of(screen, "#gate-verdict")
         await until(pilot, lambda: "no [gate] anchors" in text_of(screen, "#anchor-title"), "no-anchors line")
         # With a baseline picked, the rows come; `m` pins a row into the matrix.
@@ -254,8 +260,10 @@ async def test_failures_are_lines_a_person_can_act_on(tmp_path: Path) -> None:
         await pilot.press("down", "enter")
         await until(pilot, lambda: count_line(screen).startswith("rows 1-50 of"), "rows against base")
         await pilot.press("m")
-        await until(pilot, lambda: screen.matrix.matrix is not None and screen.matrix.matrix.rows == ["code:T/5"], "pin")
-        assert screen.matrix.cell("code:T/5", "base") is True and screen.matrix.cell("code:T/5", "cand") is False
+        pinned = lambda: screen.matrix.matrix is not None and screen.matrix.matrix.rows == ["code:T/5"]  # noqa: E731
+        await until(pilot, pinned, "the pinned row in the matrix")
+        assert screen.matrix.cell("code:T/5", "base") is True
+        assert screen.matrix.cell("code:T/5", "cand") is False
         # A run without bench results says so.
         await pilot.press("1")
         table = app.runs_screen.table

@@ -35,8 +35,8 @@ def text_of(renderable: Any, width: int = 160) -> str:
     return console.export_text()
 
 
-async def wait_until(pilot: Any, condition: Any, what: str, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
+async def wait_until(pilot: Any, condition: Any, what: str, limit_s: float = 5.0) -> None:
+    for _ in range(int(limit_s / 0.05)):
         if condition():
             return
         await pilot.pause(0.05)
@@ -67,15 +67,17 @@ async def test_console_follows_the_worker_log_and_scrolling_back_stops_following
         await open_on_monitor(app, pilot)
         await pilot.press("c")
         screen = app.screen
-        assert isinstance(screen, ConsoleScreen) and screen.run_name == "bd6.8d2"
+        assert isinstance(screen, ConsoleScreen)
+        assert screen.run_name == "bd6.8d2"
         view = screen.query_one(ConsoleView)
         await wait_until(pilot, lambda: view.line_count == 200, "the first tail")
-        assert view.lines[0] == "line 0" and view.lines[-1] == "line 199"
+        assert view.lines[0] == "line 0"
+        assert view.lines[-1] == "line 199"
         await pilot.pause(0.1)
         assert view.scroll_y == view.max_scroll_y > 0  # at the end
         with log.open("a") as out:
             out.write("line 200\nline 201\n")
-        await wait_until(pilot, lambda: view.line_count == 202, "the appended lines", timeout=4)
+        await wait_until(pilot, lambda: view.line_count == 202, "the appended lines", limit_s=4)
         assert list(view.lines[-3:]) == ["line 199", "line 200", "line 201"]  # appended once, not re-written
         await pilot.pause(0.1)
         assert view.scroll_y == view.max_scroll_y  # followed
@@ -84,7 +86,7 @@ async def test_console_follows_the_worker_log_and_scrolling_back_stops_following
         assert view.scroll_y == 0
         with log.open("a") as out:
             out.write("line 202\n")
-        await wait_until(pilot, lambda: view.line_count == 203, "one more line", timeout=4)
+        await wait_until(pilot, lambda: view.line_count == 203, "one more line", limit_s=4)
         await pilot.pause(0.1)
         assert view.scroll_y == 0  # scrolled back: the view stays where the person put it
         await pilot.press("end")
@@ -120,7 +122,7 @@ async def test_console_marks_a_rotated_log(bd6: Path) -> None:
         view = app.screen.query_one(ConsoleView)
         await wait_until(pilot, lambda: view.line_count == 2, "the first tail")
         log.write_text("new 1\n")  # a new launch after a rotation
-        await wait_until(pilot, lambda: view.line_count == 4, "the new log", timeout=4)
+        await wait_until(pilot, lambda: view.line_count == 4, "the new log", limit_s=4)
         assert list(view.lines) == ["old 1", "old 2", GAP_MARKER, "new 1"]
 
 
@@ -149,7 +151,8 @@ async def test_overview_shows_figures_config_and_the_differences_from_production
         config = text_of(screen.query_one("#overview-config", Static).content)
         for title in ("Run", "LoRA", "Optimiser", "Schedule", "Weights policy"):
             assert f"\n{title}" in f"\n{config}"
-        assert "train.learning_rate" in config and "5e-05" in config
+        assert "train.learning_rate" in config
+        assert "5e-05" in config
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert isinstance(app.screen, MonitorScreen)
@@ -184,7 +187,8 @@ async def test_console_and_overview_keys_are_listed_on_the_monitor(bd6: Path) ->
     async with app.run_test(size=SIZE) as pilot:
         await open_on_monitor(app, pilot)
         keys = {key: active.binding.description for key, active in app.screen.active_bindings.items()}
-        assert keys["c"] == "Console" and keys["i"] == "Run overview"
+        assert keys["c"] == "Console"
+        assert keys["i"] == "Run overview"
 
 
 def test_value_and_duration_formats() -> None:

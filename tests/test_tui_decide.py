@@ -86,7 +86,8 @@ async def test_the_bd6_walk_recommends_the_rank_bump(bd6: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_decide(app, pilot, "bd6.8d2")
         walk = screen.walk_result
-        assert walk is not None and walk.recommendation is not None
+        assert walk is not None
+        assert walk.recommendation is not None
         assert walk.recommendation.id == "rank-bump"
         assert walk.recommendation.config_patch["lora"] == {"r": 16, "alpha": 32}
         path = screen.query_one(WalkPath)
@@ -114,7 +115,8 @@ async def test_an_ask_is_answered_then_the_next_run_is_created(bd6: Path) -> Non
         await pilot.press("enter")  # the first choice: yes
         await until_walked(screen, pilot, before)
         walk = screen.walk_result
-        assert walk is not None and walk.recommendation is not None
+        assert walk is not None
+        assert walk.recommendation is not None
         assert (walk.answers, walk.recommendation.id) == ({"budget": "yes"}, "rank-bump")
 
         await pilot.press("c")

@@ -146,7 +146,8 @@ async def test_overlay_two_runs_with_a_legend_and_one_colour_per_run(campaign: P
         await until(pilot, lambda: all(len(b) > 0 for c in monitor.charts for _, b in c.drawn), "both drawn")
         legend = monitor.query_one(ChartLegend)
         assert legend.runs == ["bd6.8d2", "bd6.8d"]
-        assert "bd6.8d2" in str(legend.render()) and "bd6.8d " in str(legend.render())
+        assert "bd6.8d2" in str(legend.render())
+        assert "bd6.8d " in str(legend.render())
         loss = monitor.chart_for("loss")
         assert [run for run, _ in loss.drawn] == ["bd6.8d2", "bd6.8d"]
         assert loss.drawn[1][1][-1].last_step == 200  # the overlay's own history (200 steps), from the engine
@@ -285,7 +286,8 @@ async def test_a_million_step_run_opens_with_its_spike_visible(big_campaign: Pat
         opened = time.monotonic() - started
         grad = monitor.chart_for("grad_norm")
         assert monitor.view_bounds() == (1, BIG_STEPS)  # full zoom-out
-        assert grad.drawn_max is not None and grad.drawn_max >= 50.0
+        assert grad.drawn_max is not None
+        assert grad.drawn_max >= 50.0
         assert max(b.high for b in grad.drawn[0][1]) == 50.0
         assert grad.drawn_points <= grad.size.width * 2
         print(f"1M-step run: charts drawn {opened:.2f} s after the app started")

@@ -49,16 +49,16 @@ def campaign(tiny_model: Path) -> Iterator[Campaign]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-async def wait_until(pilot: Any, condition: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    """``condition()``'s first truthy value, checked while the app runs; a named failure after ``timeout`` s."""
+async def wait_until(pilot: Any, condition: Callable[[], Any], what: str, limit_s: float = 120.0) -> Any:
+    """``condition()``'s first truthy value, checked while the app runs; a named failure after ``limit_s`` s."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while loop.time() < deadline:
         value = condition()
         if value:
             return value
         await pilot.pause(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {limit_s} s waiting for {what}")
 
 
 def loss_chart(app: TunedeckApp) -> MetricChart | None:
@@ -91,7 +91,8 @@ async def test_start_watch_and_stop_a_real_run_over_the_socket(campaign: Campaig
         await wait_until(pilot, lambda: table.state_of("live") in ("queued", "running"), "the run in the table", 30)
 
         await pilot.press("enter")  # the only row: open its Monitor
-        assert isinstance(app.screen, MonitorScreen) and app.monitor_screen.run_name == "live"
+        assert isinstance(app.screen, MonitorScreen)
+        assert app.monitor_screen.run_name == "live"
         first = await wait_until(pilot, lambda: loss_steps(app), "loss points on the Monitor")
         later = await wait_until(pilot, lambda: loss_steps(app) >= first + 5, "more points, live", 60)
         assert later

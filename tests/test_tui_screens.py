@@ -10,7 +10,6 @@ from tests.tui_fixtures import SIZE, bd6_copy, tui_app, write_jsonl
 from tui.app import TunedeckApp
 from tui.client import EngineTarget
 from tui.screens.monitor import MonitorScreen
-from tui.widgets.metric_chart import MetricChart
 from tui.widgets.status_line import StatusLine
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from tests.tui_fixtures import SIZE, bd6_copy, tui_app
 from tui.app import TunedeckApp
@@ -35,8 +36,18 @@ def connected(app: TunedeckApp) -> bool:
     return "engine connected" in str(app.screen.query_one(StatusLine).render())
 
 
+def widths_settled(*tables: DataTable[Any]) -> bool:
+    """Each column is as wide as its widest cell: a DataTable measures new rows when idle, not at once."""
+    for table in tables:
+        for key, column in table.columns.items():
+            if column.content_width < max((len(str(cell)) for cell in table.get_column(key)), default=0):
+                return False
+    return True
+
+
 def runs_listed(app: TunedeckApp) -> bool:
-    return app.runs_screen.is_mounted and app.runs_screen.table.row_count == 2 and connected(app)
+    table = app.runs_screen.table if app.runs_screen.is_mounted else None
+    return table is not None and table.row_count == 2 and connected(app) and widths_settled(table)
 
 
 def compare_loaded(app: TunedeckApp) -> bool:
@@ -46,7 +57,8 @@ def compare_loaded(app: TunedeckApp) -> bool:
     head = str(screen.query_one("#compare-head").render())
     count = str(screen.query_one("#rows-count").render())
     gate = str(screen.query_one("#gate-verdict").render())
-    return "against" in head and count.startswith("rows") and "GATE" in gate and connected(app)
+    loaded = "against" in head and count.startswith("rows") and "GATE" in gate and connected(app)
+    return loaded and widths_settled(screen.rows_table, screen.matrix)
 
 
 async def open_compare_on_bd6_8d2(pilot: Pilot[Any]) -> None:

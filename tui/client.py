@@ -32,6 +32,7 @@ from engine.api import (
     BenchShowWithWarnings,
     DecideRequest,
     DecisionWalk,
+    DiffTotals,
     GateResult,
     GpuStatus,
     Health,
@@ -54,7 +55,6 @@ from engine.api import (
     StopRequest,
     WatchReport,
 )
-from engine.api.monitor import DiffTotals
 from engine.errors import TunedeckError
 from engine.store.campaign import engine_paths, ensure_private_dir
 from tui.messages import AlertRaised, EngineConnection, MetricPoints, RunEvent, SystemSample
@@ -65,6 +65,9 @@ CALL_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 STREAM_TIMEOUT = httpx.Timeout(10.0, connect=2.0, read=45.0)
 RETRY_S = (1.0, 2.0, 4.0, 5.0)  # waits between reconnection attempts, the last one repeated
 BATCH_MAX = 5000  # stream lines turned into messages at once
+# A run's first series or metric-names request makes the engine index its metrics.jsonl: ~7-15 s for
+# 1,000,000 lines on a busy 2-core machine, past CALL_TIMEOUT. Later requests answer in milliseconds.
+INDEX_TIMEOUT_S = 60.0
 REGISTRY_TIMEOUT_S = 120.0  # promote / revert: the lock wait (60 s) and the artifact's hashing
 M = TypeVar("M", bound=BaseModel)
 
@@ -278,11 +281,11 @@ class EngineClient:
         """A metric's history decimated by the engine (min / max / last per bucket)."""
         params: dict[str, str | int] = {"metric": metric, "buckets": buckets}
         params |= {k: v for k, v in (("start", start), ("end", end)) if v is not None}
-        return await self._model(MetricSeries, "GET", f"/runs/{run}/series", params=params)
+        return await self._model(MetricSeries, "GET", f"/runs/{run}/series", params=params, timeout=INDEX_TIMEOUT_S)
 
     async def metric_names(self, run: str) -> MetricNames:
         """Every metric a run logged, with its latest value."""
-        return await self._model(MetricNames, "GET", f"/runs/{run}/metric-names")
+        return await self._model(MetricNames, "GET", f"/runs/{run}/metric-names", timeout=INDEX_TIMEOUT_S)
 
     async def metrics(self, run: str) -> list[dict[str, Any]]:
         """The run's whole metrics.jsonl (the fallback when the engine has no series endpoint)."""

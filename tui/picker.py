@@ -62,6 +62,11 @@ def find_campaigns(folder: Path) -> list[Path]:
     return [p for p in children if (p / CAMPAIGN_FILE).is_file()]
 
 
+def _heading(entry: CampaignEntry) -> str:
+    folder = entry.root.name
+    return folder if entry.title == folder else f"{folder}  ({entry.title})"
+
+
 class CampaignPicker(App[Path]):
     """Lists the campaigns of a folder; Enter returns the chosen one's folder, q/Escape returns None."""
 
@@ -77,7 +82,7 @@ class CampaignPicker(App[Path]):
         yield Header()
         yield Label(f"Campaigns in {self.folder}  (Enter opens one)", id="picker-title")
         options = [
-            Option(f"{entry.root.name:<16} {entry.title}\n  {entry.detail}", id=str(index), disabled=bool(entry.error))
+            Option(f"{_heading(entry)}\n  {entry.detail}", id=str(index), disabled=bool(entry.error))
             for index, entry in enumerate(self.entries)
         ]
         yield OptionList(*options, id="picker-list")

@@ -44,6 +44,7 @@ from engine.api.monitor import (
     BenchRow,
     BenchRowsPage,
     DiffClass,
+    DiffTotals,
     EvalBest,
     MetricNames,
     MetricSeries,
@@ -61,6 +62,7 @@ from engine.api.registry import (
     RegistryResult,
     RevertRequest,
 )
+from engine.api.report import CampaignReport, ReportSection, ReportTable, ReportText
 from engine.api.runs import (
     Alert,
     CampaignStatus,
@@ -97,6 +99,10 @@ __all__ = [
     "RegistryHistory",
     "RegistryResult",
     "RevertRequest",
+    "CampaignReport",
+    "ReportSection",
+    "ReportTable",
+    "ReportText",
     "ChangeKind",
     "ConfigChange",
     "ConfigSection",
@@ -105,6 +111,7 @@ __all__ = [
     "BenchRow",
     "BenchRowsPage",
     "DiffClass",
+    "DiffTotals",
     "EvalBest",
     "MetricNames",
     "MetricSeries",

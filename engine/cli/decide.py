@@ -13,9 +13,6 @@ from typing import Any
 
 from engine.api import DecisionWalk, NextRun
 from engine.cli.common import Outcome, Say, campaign_of
-from engine.decisions.facts import format_value
-from engine.decisions.patch import NextRunRefused, next_run
-from engine.decisions.saved_walks import decide
 from engine.errors import ConfigError
 
 EXIT_UNDECIDED = 3
@@ -33,6 +30,8 @@ def parse_answers(pairs: list[str]) -> dict[str, str]:
 
 
 def _flat(patch: dict[str, Any], prefix: str = "") -> list[str]:
+    from engine.decisions.facts import format_value
+
     lines = []
     for key, value in patch.items():
         if isinstance(value, dict):
@@ -43,6 +42,8 @@ def _flat(patch: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def _walk_text(walk: DecisionWalk) -> str:
+    from engine.decisions.facts import format_value
+
     saved = f"walk {walk.walk} (runs/{walk.run}/decisions/{walk.walk}.json)"
     lines = []
     if walk.replay_of is not None:
@@ -73,12 +74,17 @@ def _walk_text(walk: DecisionWalk) -> str:
 
 def cmd_decide(args: argparse.Namespace, say: Say) -> Outcome:
     """Walk the campaign's decision tree over a run; exit 0 with a recommendation, 3 without."""
+    # Imported here, as the bench commands do: the facts read DuckDB, which `tunedeck --help` need not load.
+    from engine.decisions.saved_walks import decide
+
     walk = decide(campaign_of(args), args.run, parse_answers(args.answer), replay=args.replay)
     return Outcome(walk, _walk_text(walk), code=0 if walk.recommendation else EXIT_UNDECIDED)
 
 
 def cmd_from_decision(args: argparse.Namespace, run: str, new_run: str) -> Outcome:
     """Write runs/NEW_RUN/run.toml from RUN's latest walk (``tunedeck run --from-decision``)."""
+    from engine.decisions.patch import NextRunRefused, next_run
+
     try:
         made: NextRun = next_run(campaign_of(args), run, new_run)
     except NextRunRefused as refused:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.cli import bench, decide, demo, engine_commands, imports, registry, runs
+from engine.cli import bench, decide, demo, engine_commands, imports, registry, report, runs
 from engine.cli.common import Outcome, Payload
 from engine.errors import EXIT_BAD_INPUT, TunedeckError
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_commands(sub, common)
     registry.add_commands(sub, common)
     decide.add_commands(sub, common)
+    report.add_commands(sub, common)
     return parser
 
 

@@ -1,8 +1,8 @@
 """The next run's run.toml from a walk's config patch, edited with tomlkit so comments and layout stay.
 
 ``tunedeck run --from-decision RUN NEW_RUN``: RUN's run.toml, with its latest walk's
-recommendation applied — ``config_unset`` keys removed, then ``config_patch`` merged in (a table into a table key by key;
-a value or an array replaces, keeping the old value's inline comment),
+recommendation applied — ``config_unset`` keys removed, then ``config_patch`` merged in (a table
+into a table key by key; a value or an array replaces, keeping the old value's inline comment),
 ``parent = RUN`` set — is checked against the run schema and written to runs/NEW_RUN/run.toml.
 Refused, changing nothing: a NEW_RUN that exists, a walk without a recommendation, a patched
 config that does not validate. It writes the file; it does not start the run.

@@ -27,7 +27,7 @@ END_EVENTS = frozenset({"stopped", "finished", "failed"})
 
 
 def add_overview_routes(app: FastAPI, campaign: Campaign) -> None:
-    """Register ``GET /runs/{run}/overview`` (before ``/runs/{run}`` is fine: the path is longer)."""
+    """Register ``GET /runs/{run}/overview`` (its own RunSummaries: the figures are those of ``/runs/summary``)."""
     summaries = RunSummaries(campaign)
 
     @app.get("/runs/{run}/overview", response_model=RunOverview)

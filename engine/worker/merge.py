@@ -26,7 +26,7 @@ from engine.store.atomic import replace_folder
 from engine.store.campaign import Campaign, RunPaths, record_event
 from engine.store.checkpoints import complete_checkpoints, newest_complete_checkpoint
 from engine.store.config import RunConfig
-from engine.store.datasets import load_rows
+from engine.store.datasets import PreferenceRow, PromptRow, Row, load_method_rows
 from engine.store.locks import ExclusiveLock
 from engine.store.merged import MANIFEST, file_hashes
 from engine.worker import runtime
@@ -54,14 +54,24 @@ def choose_adapter(paths: RunPaths, checkpoint: int | None) -> tuple[Path, int |
     return newest, int(newest.name.split("-")[1])
 
 
-def probe_texts(campaign: Campaign, dataset: str | None, tokenizer: Any, n: int = 8) -> list[str]:
-    """A few rows of the run's own data (prompt + completion), so the probe covers what was trained."""
+def probe_texts(campaign: Campaign, dataset: str | None, tokenizer: Any, n: int = 8, method: str = "sft") -> list[str]:
+    """A few rows of the run's own data (prompt + completion, or + chosen), so the probe covers what was trained."""
     if dataset is not None:
         path = campaign.resolve(dataset)
         if path.is_file():
-            rows = load_rows(path)[:n]
-            return [prompt_text(tokenizer, r) + expected_text(r) for r in rows]
+            return [_probe_text(tokenizer, row) for row in load_method_rows(path, method)[:n]]
     return list(_FALLBACK_PROBES)
+
+
+def _probe_text(tokenizer: Any, row: Row | PreferenceRow | PromptRow) -> str:
+    if isinstance(row, Row):
+        return prompt_text(tokenizer, row) + expected_text(row)
+    if row.messages is None:
+        prompt = str(row.prompt)
+    else:
+        messages = [{"role": role, "content": content} for role, content in row.messages]
+        prompt = str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    return prompt + row.chosen if isinstance(row, PreferenceRow) else prompt
 
 
 @torch.no_grad()
@@ -101,7 +111,7 @@ def _merge(campaign: Campaign, config: RunConfig, paths: RunPaths, checkpoint: i
     tokenizer = load_tokenizer(adapter if (adapter / "tokenizer_config.json").exists() else base)
     model: Any = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
     model = PeftModel.from_pretrained(model, adapter).eval()
-    texts = probe_texts(campaign, config.dataset, tokenizer)
+    texts = probe_texts(campaign, config.dataset, tokenizer, method=config.method.name)
     with_adapter = probe_logits(model, tokenizer, texts)
     merged = model.merge_and_unload()
     max_diff = float((probe_logits(merged, tokenizer, texts) - with_adapter).abs().max())

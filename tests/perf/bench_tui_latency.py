@@ -43,7 +43,7 @@ from bench_service import STAND_IN, add_run, make_campaign, percentiles, running
 from machine_load import OtherLoad, wait_for_quiet  # noqa: E402
 from tui_probe import DrawTimer, all_drawn, drawn_last_step  # noqa: E402
 
-from engine.store.campaign import engine_paths  # noqa: E402
+from engine.store.campaign import Campaign, engine_paths  # noqa: E402
 from tui.app import TunedeckApp  # noqa: E402
 from tui.client import EngineTarget  # noqa: E402
 from tui.widgets.metric_chart import MetricChart  # noqa: E402
@@ -102,20 +102,29 @@ def write_times(metrics: Path) -> dict[int, float]:
     return stamps
 
 
-async def scenario(pilot: Any, socket: Path, run_dir: Path, draws: DrawLog, first: int, lines: int, rate: float) -> dict[str, Any]:
+async def scenario(
+    pilot: Any, socket: Path, run_dir: Path, draws: DrawLog, first: int, lines: int, rate: float
+) -> dict[str, Any]:
     """Write ``lines`` at ``rate`` Hz; the TUI's and the raw stream's latency per line."""
     last = first + lines - 1
-    sse = subprocess.Popen(
-        [sys.executable, "-c", SSE_CLIENT, str(socket), stream_cursor_campaign(run_dir), str(last)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    sse_argv = [sys.executable, "-c", SSE_CLIENT, str(socket), stream_cursor_campaign(run_dir), str(last)]
+    sse = await asyncio.to_thread(subprocess.Popen, sse_argv, stdout=subprocess.PIPE, text=True)
     assert sse.stdout is not None
     await asyncio.to_thread(sse.stdout.readline)  # "connected"
     await pilot.pause(0.5)
     load = OtherLoad()
     load.start()
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(PERF), str(run_dir / "metrics.jsonl"), str(first), str(lines), str(rate)])
-    await asyncio.to_thread(writer.wait)
+    writer = [
+        sys.executable,
+        "-c",
+        WRITER,
+        str(PERF),
+        str(run_dir / "metrics.jsonl"),
+        str(first),
+        str(lines),
+        str(rate),
+    ]
+    await asyncio.to_thread(subprocess.run, writer, check=True)
     deadline = time.perf_counter() + 10
     while draws.newest < last and time.perf_counter() < deadline:
         await pilot.pause(0.01)
@@ -137,29 +146,38 @@ def stream_cursor_campaign(run_dir: Path) -> str:
     return f"{run_dir.name}:{stream_cursor(run_dir)}"
 
 
-async def measure(args: argparse.Namespace) -> dict[str, Any]:
+async def measure_tui(campaign: Campaign, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The TUI on the running engine, its Monitor on ``bench``; both scenarios."""
+    draws = DrawLog()
+    timer = DrawTimer(on_render=draws.on_render).install()
+    run_dir = campaign.run("bench").root
+    results = []
+    try:
+        app = TunedeckApp(EngineTarget(campaign=campaign.root), open_run="bench")
+        async with app.run_test(size=SIZE) as pilot:
+            while not (app.connection.connected and all_drawn(app, ("loss",)) and draws.newest >= HISTORY):
+                await pilot.pause(0.05)
+            socket = engine_paths(campaign.root).socket
+            first = HISTORY + 1
+            for lines, rate in ((args.fast_lines, 20.0), (args.slow_lines, 0.5)):
+                await asyncio.to_thread(wait_for_quiet, args.quiet_wait)
+                results.append(await scenario(pilot, socket, run_dir, draws, first, lines, rate))
+                first += lines
+    finally:
+        timer.uninstall()
+    return results
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="td-lat-", dir="/tmp"))
     campaign = make_campaign(root, "lat", watch_rule=True)
     run_dir = add_run(campaign, "bench", history=HISTORY, finished=False)
     stand_in = subprocess.Popen(STAND_IN, stdin=subprocess.DEVNULL, start_new_session=True)
     (run_dir / "worker.pid").write_text(json.dumps({"pid": stand_in.pid}) + "\n", encoding="utf-8")
-    draws = DrawLog()
-    timer = DrawTimer(on_render=draws.on_render).install()
-    results = []
     try:
         with running_engine(campaign):
-            app = TunedeckApp(EngineTarget(campaign=campaign.root), open_run="bench")
-            async with app.run_test(size=SIZE) as pilot:
-                while not (app.connection.connected and all_drawn(app, ("loss",)) and draws.newest >= HISTORY):
-                    await pilot.pause(0.05)
-                socket = engine_paths(campaign.root).socket
-                first = HISTORY + 1
-                for lines, rate in ((args.fast_lines, 20.0), (args.slow_lines, 0.5)):
-                    wait_for_quiet(args.quiet_wait)
-                    results.append(await scenario(pilot, socket, run_dir, draws, first, lines, rate))
-                    first += lines
+            results = asyncio.run(measure_tui(campaign, args))
     finally:
-        timer.uninstall()
         stand_in.kill()
         shutil.rmtree(root, ignore_errors=True)
     return {"scenarios": results, "goal_p95_ms": GOAL_P95_MS,
@@ -173,7 +191,7 @@ def main() -> None:
     parser.add_argument("--quiet-wait", type=float, default=20.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(measure(args))
+    result = measure(args)
     if args.json:
         print(json.dumps(result))
         return

@@ -91,8 +91,8 @@ def tui_on(engine: Any, root: Path) -> TunedeckApp:
     return app
 
 
-async def wait(pilot: Any, condition: Any, what: str, timeout: float = 120.0) -> None:
-    deadline = time.perf_counter() + timeout
+async def wait(pilot: Any, condition: Any, what: str, limit_s: float = 120.0) -> None:
+    deadline = time.perf_counter() + limit_s
     while not condition():
         if time.perf_counter() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
@@ -232,9 +232,11 @@ def main() -> None:
         return
     print(f"Monitor on {args.steps:,} steps, in process (ASGI), {SIZE[0]}x{SIZE[1]}:")
     print(f"  open long, cold (engine builds its index): {result['open_long_cold_ms']} ms")
-    print(f"  open long, warm: {result['open_long_warm_ms']} ms;  open short (1,000 steps): {result['open_short_warm_ms']} ms")
+    print(f"  open long, warm: {result['open_long_warm_ms']} ms")
+    print(f"  open short (1,000 steps), warm: {result['open_short_warm_ms']} ms")
     print(f"  frame cost (redraw + paint of {result['charts_painted_per_frame']} charts): {result['frame_cost_ms']} ms")
-    print(f"    of which MonitorScreen.redraw {result['redraw_ms']} ms, one chart's paint {result['paint_one_chart_ms']} ms")
+    print(f"    of which MonitorScreen.redraw {result['redraw_ms']} ms")
+    print(f"    and one chart's paint (MetricChart.render) {result['paint_one_chart_ms']} ms")
     print(f"  frame wall time (feed, redraw, Textual's paint): {result['frame_wall_ms']} ms")
     print(f"  baseline, plotext on the raw points: {result['plotext_raw_baseline']['frame_ms']} ms per frame")
     print(f"  baseline / TUI frame cost = {result['baseline_over_frame_cost']}x")

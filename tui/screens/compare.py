@@ -21,8 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
 
-from engine.api import BenchRowsPage
-from engine.api.monitor import DiffTotals
+from engine.api import BenchRowsPage, DiffTotals
 from tui.client import EndpointMissing, EngineCallError, EngineClient
 from tui.screens.pick_baseline import PRODUCTION, PickBaselineScreen
 from tui.widgets.anchor_matrix import AnchorMatrixTable

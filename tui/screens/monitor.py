@@ -16,16 +16,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import Footer
 
-from engine.api import RunStatus
+from engine.api import GpuStatus, RunStatus
 from tui.client import EngineCallError, EngineClient, EngineUnreachable
 from tui.metric_pages import DEFAULT_LAYOUT, LAYOUTS, SMOOTHING, MetricPages, fit_layout
 from tui.monitor_data import SeriesCache
@@ -73,6 +75,8 @@ class MonitorScreen(ChartControls):
         Binding("w", "x_axis", "Step / wall time"),
         Binding("x", "export_csv", "Export chart CSV", group=EXPORT),
         Binding("X", "export_svg", "Export screen SVG", key_display="X", group=EXPORT),
+        Binding("c", "console", "Console"),
+        Binding("i", "overview", "Run overview"),
     ]
 
     def __init__(self, client: EngineClient) -> None:
@@ -155,6 +159,8 @@ class MonitorScreen(ChartControls):
             except EngineCallError as exc:
                 self.notify(str(exc), title=f"monitor {run}", severity="error", timeout=8)
                 break
+            except NoMatches:
+                return  # the app is closing: the widgets are gone
         await self._load_gpu()
 
     async def _load_run(self, run: str) -> None:
@@ -176,11 +182,17 @@ class MonitorScreen(ChartControls):
         self._apply_page()
 
     async def _load_gpu(self) -> None:
-        panel = self.query_one(GpuPanel)
+        status: GpuStatus | str
         try:
-            panel.show_status(await self.client.gpu())
+            status = await self.client.gpu()
         except EngineCallError as exc:
-            panel.show_error(str(exc))
+            status = str(exc)
+        with suppress(NoMatches):  # the app closed while the engine answered
+            panel = self.query_one(GpuPanel)
+            if isinstance(status, str):
+                panel.show_error(status)
+            else:
+                panel.show_status(status)
 
     def _show_progress(self) -> None:
         if self.run_name is None:

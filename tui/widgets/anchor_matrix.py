@@ -51,17 +51,22 @@ class AnchorMatrixTable(DataTable[Text]):
     ) -> None:
         """Replace everything with ``matrix``; an anchor the candidate fails is named in red."""
         self.matrix = matrix
-        self.clear(columns=True)
-        self.add_column("row", key="row")
-        for run in matrix.runs:
-            header = run_header(run, production=production, candidate=candidate, baseline=baseline)
-            self.add_column(header, key=run)
         own = matrix.runs.index(candidate) if candidate in matrix.runs else None
+        rows: list[tuple[str, list[Text]]] = []
         for name, cells in zip(matrix.rows, matrix.cells, strict=True):
             failed = own is not None and cells[own] is False
-            self.add_row(Text(name, style="red" if failed else ""), *map(cell_text, cells), key=name)
+            rows.append((name, [Text(name, style="red" if failed else ""), *map(cell_text, cells)]))
         if matrix.rows:
-            self.add_row(Text("passed", style="bold"), *passed_counts(matrix), key=PASSED_ROW)
+            rows.append((PASSED_ROW, [Text("passed", style="bold"), *passed_counts(matrix)]))
+        marks = {"production": production, "candidate": candidate, "baseline": baseline}
+        headers = [Text("row"), *(run_header(run, **marks) for run in matrix.runs)]
+        self.clear(columns=True)
+        # Widths measured here, not when the table is next idle (see diff_rows.column_widths).
+        for i, (header, key) in enumerate(zip(headers, ["row", *matrix.runs], strict=True)):
+            width = max([header.cell_len, *(cells[i].cell_len for _, cells in rows)])
+            self.add_column(header, key=key, width=width)
+        for key, row_cells in rows:
+            self.add_row(*row_cells, key=key)
 
     def cell(self, row: str, run: str) -> bool | None:
         """The verdict shown for ``row`` and ``run`` (KeyError: not in the matrix)."""

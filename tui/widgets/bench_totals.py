@@ -7,8 +7,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.api import DiffBenchTotals
-from engine.api.monitor import DiffTotals
+from engine.api import DiffBenchTotals, DiffTotals
 
 
 def p_value_words(p_value: float | None, lost: int, gained: int) -> str:

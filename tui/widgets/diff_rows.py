@@ -43,6 +43,12 @@ def row_cells(row: BenchRow) -> tuple[Text, ...]:
     )
 
 
+def column_widths(headers: tuple[str, ...], rows: list[tuple[Text, ...]]) -> list[int]:
+    """Each column as wide as its widest cell, measured here: a DataTable measures new rows only
+    when idle, and a page painted before that showed its columns cut to the headers' widths."""
+    return [max([len(header), *(row[i].cell_len for row in rows)]) for i, header in enumerate(headers)]
+
+
 class DiffRows(DataTable[Text]):
     """A DataTable that holds one page of ``GET /bench/rows``, never more."""
 
@@ -50,14 +56,16 @@ class DiffRows(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
+        self.show([])
 
     def show(self, rows: list[BenchRow]) -> None:
         """Replace the rows with a page (the cursor goes back to its top)."""
-        self.clear()
-        for row in rows:
-            self.add_row(*row_cells(row), key=f"{row.bench}:{row.task_id}")
+        cells = [row_cells(row) for row in rows]
+        self.clear(columns=True)
+        for column, width in zip(COLUMNS, column_widths(COLUMNS, cells), strict=True):
+            self.add_column(column, key=column, width=width)
+        for row, row_cells_ in zip(rows, cells, strict=True):
+            self.add_row(*row_cells_, key=f"{row.bench}:{row.task_id}")
 
     @property
     def selected_row(self) -> str | None:

@@ -163,6 +163,7 @@ class EngineClient:
         )
         self.last_event_id: str | None = None  # the campaign stream's cursor, kept across reconnects
         self.follow = True  # False: read the stream once and stop (tests under ASGITransport)
+        self.since_end = True  # first connection: lines written from now on only (False: replay the files)
 
     async def aclose(self) -> None:
         """Close the connection; the engine and its runs go on."""
@@ -400,6 +401,8 @@ class EngineClient:
     async def _read_stream(self, post: Callable[[Message], object]) -> None:
         headers = {"Last-Event-ID": self.last_event_id} if self.last_event_id else {}
         params = {} if self.follow else {"follow": "false"}
+        if not self.last_event_id and self.since_end:
+            params["since"] = "end"  # history comes from /series; the stream brings only what is new
         try:
             async with aconnect_sse(
                 self.http, "GET", "/stream", headers=headers, params=params, timeout=STREAM_TIMEOUT

@@ -46,6 +46,30 @@ class BenchRunSummary(ApiModel):
     samples: int
 
 
+class BenchJudgeSummary(ApiModel):
+    """What ``tunedeck bench judge --json`` prints: generation, judging, errors, tokens and cost."""
+
+    run: str
+    rows: int = Field(description="judgements (suite rows x samples x repeats)")
+    judged: int = Field(description="judgements with every component scored")
+    errors: int = Field(description="judge errors: left out of every mean, never scored 0")
+    rejudged: int = Field(description="answers judged again with a larger max_tokens after a parse failure")
+    resumed: int = Field(description="judgements taken from an interrupted run instead of paid again")
+    requests: int = Field(description="HTTP requests sent to the judge this time (retries included)")
+    benches: dict[str, BenchTotals] = Field(description="passed: judged without a critical failure")
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None = Field(description="None unless [judge] declares both prices")
+    generation_s: float
+    judging_s: float
+    seconds: float
+    model: str = Field(description="which model generated: merged, adapter, checkpoint or base")
+    judge_model: str
+    rubric_sha256: str
+    samples: int
+    repeats: int
+
+
 class PassRate(ApiModel):
     """One run's pass rate on one bench."""
 

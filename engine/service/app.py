@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,6 +31,7 @@ from engine.service.monitor_routes import add_monitor_routes
 from engine.service.overview_routes import add_overview_routes
 from engine.service.registry_routes import add_registry_routes
 from engine.service.stream import (
+    end_cursor,
     format_campaign_cursor,
     format_run_cursor,
     parse_campaign_cursor,
@@ -196,9 +197,17 @@ def _add_stream_routes(app: FastAPI, engine: EngineCore) -> None:
     async def campaign_stream(
         request: Request,
         follow: Annotated[bool, Query(description="keep the stream open for new lines")] = True,
+        since: Annotated[
+            Literal["start", "end"],
+            Query(description="with no Last-Event-ID: every line on disk (start), or only new lines (end)"),
+        ] = "start",
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> AsyncIterator[ServerSentEvent]:
         cursors = parse_campaign_cursor(last_event_id)
+        if last_event_id is None and since == "end":
+            # A client that loads history through /series needs only what comes next: a 1M-step run
+            # is not replayed line by line (100 MB) to every app that connects.
+            cursors = {run: end_cursor(campaign.run(run)) for run in campaign.run_names()}
 
         def new_events() -> Iterator[ServerSentEvent]:
             for run in campaign.run_names():

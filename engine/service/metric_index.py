@@ -41,9 +41,9 @@ from engine.api import MetricNames, MetricSeries, SeriesBucket
 from engine.errors import NotFoundError, TunedeckError
 from engine.service.file_follow import FileFollower
 from engine.store.metrics import NON_METRIC_KEYS
-from engine.store.numbers import is_integer, is_number
 
 MAX_RUNS = 8
+_NUMBER_TYPES = (int, float)  # exact types, so a bool (a subclass of int) is no number
 _EMPTY_STEPS = np.empty(0, dtype=np.int64)
 _EMPTY_VALUES = np.empty(0, dtype=np.float64)
 
@@ -99,17 +99,20 @@ class RunIndex:
         points: dict[str, tuple[list[int], list[float], list[float]]] = {}
         line_steps: list[int] = []
         latest = self.latest
+        # The hot loop of opening a long run (1M lines): exact type checks instead of is_number /
+        # is_integer (the same rule — json.loads gives true/false as bool, never counted — at a
+        # fraction of the cost of two isinstance calls and a function call per value).
         for record in records:
             step = record.get("step")
-            if not is_integer(step):
+            if type(step) is not int:
                 continue
             line_steps.append(step)
             stamp = record.get("ts")
-            ts = float(stamp) if is_number(stamp) else math.nan
+            ts = float(stamp) if type(stamp) in _NUMBER_TYPES else math.nan
             for key, value in record.items():
                 if key in NON_METRIC_KEYS:
                     continue
-                number = is_number(value)
+                number = type(value) in _NUMBER_TYPES
                 seen = latest.get(key)
                 if seen is None or step >= seen[0]:
                     latest[key] = (step, float(value) if number else None)

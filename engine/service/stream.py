@@ -21,6 +21,7 @@ from engine.store.campaign import RunPaths
 STREAM_FILES = (("metric", "metrics.jsonl"), ("system", "system.jsonl"), ("event", "events.jsonl"))
 _ALERT_MARK = b'"event":"alert"'
 MAX_READ = 1 << 20  # bytes per file per read, so one huge backlog cannot starve other clients
+MAX_TAIL = 1 << 16  # bytes read back from a file's end to find its last whole line
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,24 @@ def read_whole_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
     if end < 0:
         return [], offset
     return chunk[: end + 1].splitlines(), offset + end + 1
+
+
+def end_cursor(paths: RunPaths) -> tuple[int, ...]:
+    """The cursor just after the last whole line of each stream file: "only what comes from now on"."""
+    offsets = []
+    for _, filename in STREAM_FILES:
+        path = paths.root / filename
+        try:
+            with open(path, "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - MAX_TAIL))
+                tail = handle.read()
+        except OSError:
+            offsets.append(0)
+            continue
+        # A line being written now (no newline yet) is sent whole once it ends, not skipped as a fragment.
+        offsets.append(size - len(tail) + tail.rfind(b"\n") + 1)
+    return tuple(offsets)
 
 
 def read_new_lines(paths: RunPaths, cursor: tuple[int, ...]) -> Iterator[Line]:

@@ -89,6 +89,23 @@ class JudgeConfig(_Strict):
     """
 
     weights: dict[str, float] = Field(min_length=1)
+    # The judge itself, for `tunedeck bench judge` (any OpenAI-compatible chat-completions server).
+    # All optional: a campaign that only imports judged rows declares weights alone.
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8080/v1 (…/chat/completions is appended).")
+    model: str | None = Field(None, min_length=1, description="The judge model name the server expects.")
+    api_key_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable holding the API key."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(2048, gt=0, le=1_000_000)
+    rejudge_max_tokens: int | None = Field(None, gt=0, le=1_000_000, description="Default: 2 x max_tokens.")
+    rubric: str | None = Field(None, description="Rubric file inside the campaign (default: tunedeck's own).")
+    concurrency: int = Field(4, ge=1, le=256)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    retries: int = Field(4, ge=0, le=20, description="Retries of a 429 / 5xx / timeout before a judge error.")
+    backoff_s: float = Field(1.0, ge=0, le=600, description="First retry wait, doubled each time (Retry-After wins).")
+    price_input_per_mtok: float | None = Field(None, ge=0, description="USD per million input tokens.")
+    price_output_per_mtok: float | None = Field(None, ge=0, description="USD per million output tokens.")
 
     @field_validator("weights")
     @classmethod
@@ -96,6 +113,21 @@ class JudgeConfig(_Strict):
         for name, weight in value.items():
             if not weight > 0:
                 raise ValueError(f"{name}: a weight must be positive (got {weight})")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"an http:// or https:// address, got {value!r}")
+        return value.rstrip("/") if value else value
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric_inside(cls, value: str | None) -> str | None:
+        # Read from inside the campaign only, like `tree`: its hash is recorded with every score.
+        if value is not None and (not value or value.startswith(("/", "~")) or ".." in Path(value).parts):
+            raise ValueError('a file inside the campaign folder, e.g. rubric = "rubric.md"')
         return value
 
 

@@ -21,8 +21,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WrapSerializer,
     WrapValidator,
     field_validator,
     model_validator,
@@ -260,8 +262,15 @@ def _pick_method(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     return model.model_validate(value)
 
 
+def _dump_method(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    """A method with nothing but its name set dumps as the name (``method = "dpo"``), as run.toml spells it."""
+    if isinstance(value, BaseModel) and value.model_fields_set <= {"name"}:
+        return value.name  # type: ignore[attr-defined]
+    return handler(value)
+
+
 # The type of RunConfig.method.
-MethodField = Annotated[AnyMethod, WrapValidator(_pick_method)]
+MethodField = Annotated[AnyMethod, WrapValidator(_pick_method), WrapSerializer(_dump_method)]
 
 
 def refuse_levers(config: Any) -> None:

@@ -116,6 +116,34 @@ def eval_cost(camp: Campaign, steps: int) -> dict[str, float]:
     }
 
 
+def hooks_cost(camp: Campaign, steps: int = 2000, logging_steps: int = 10) -> float:
+    """Microseconds per step of the three callbacks' hooks, called as the Trainer calls them (no training)."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback
+
+    paths = camp.run("hooks")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    parts = [MetricsCallback(paths.metrics), LifecycleCallback(paths.events), StopRequestCallback(paths.stop_request)]
+    args = TrainingArguments(output_dir=str(paths.checkpoints), report_to="none", use_cpu=True)
+    state, control = TrainerState(), TrainerControl()
+    logs = {f"rewards/fn{i}/mean": 0.5 for i in range(30)} | {"loss": 1.0, "num_input_tokens_seen": 100}
+    for part in parts:
+        part.on_train_begin(args, state, control)
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        state.global_step = step
+        for part in parts:
+            part.on_step_end(args, state, control)
+        if step % logging_steps == 0:
+            for part in parts:
+                part.on_log(args, state, control, logs=dict(logs))
+    seconds = time.perf_counter() - started
+    for part in parts:
+        part.on_train_end(args, state, control)
+    return seconds / steps * 1e6
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(prog="bench_trl_overhead")
@@ -154,6 +182,10 @@ def main(argv: list[str] | None = None) -> None:
                 "overhead_percent": round((1 - statistics.median(paired)) * 100, 2),
             }
         result["eval_callback"] = eval_cost(camp, args.eval_steps)
+        micros = hooks_cost(camp)
+        result["hooks_us_per_step"] = round(micros, 1)
+        for figures in result["methods"].values():
+            figures["hooks_percent_of_step"] = round(100 * micros * 1e-6 * figures["bare_steps_per_s"], 4)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
@@ -165,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{method:<6} {figures['bare_steps_per_s']:>13.3f} {figures['tunedeck_steps_per_s']:>17.3f} "
             f"{figures['ratio']:>7.4f} {figures['median_paired_ratio']:>7.4f} {figures['overhead_percent']:>8.2f}%"
         )
+    shares = ", ".join(f"{m} {f['hooks_percent_of_step']}%" for m, f in result["methods"].items())
+    print(f"callbacks' hooks alone: {result['hooks_us_per_step']} us per step = {shares} of a bare step")
     cost = result["eval_callback"]
     print(
         f"eval callback (GRPO, every 50 steps, 16 held-out rows): {cost['seconds_per_evaluation']} s per evaluation, "

@@ -1,0 +1,134 @@
+"""One chat-completions request to the judge, with retries: httpx, async, bounded concurrency.
+
+Any OpenAI-compatible server (vLLM, llama.cpp's server, Ollama, hosted APIs): POST
+``{base_url}/chat/completions``. 429, 5xx, timeouts and dropped connections are retried with
+exponential backoff, a ``Retry-After`` the server sends winning; other 4xx are not retried
+(a wrong model name stays wrong). The API key travels in the Authorization header only: it is
+never part of an error message, a log line or anything written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from engine.store.config import JudgeConfig
+
+MAX_WAIT_S = 120.0  # the longest pause between two tries, whatever Retry-After says
+_SHOWN = 120
+
+
+@dataclass(frozen=True)
+class JudgeReply:
+    """The judge's text and what it cost."""
+
+    text: str
+    finish_reason: str | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: float
+    tries: int
+
+
+class JudgeRequestError(Exception):
+    """The request failed for good (retries spent, or a status that retrying cannot fix)."""
+
+    def __init__(self, message: str, tries: int) -> None:
+        super().__init__(message)
+        self.tries = tries
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (a number of seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reply(body: Any, latency_ms: float, tries: int) -> JudgeReply:
+    try:
+        choice = body["choices"][0]
+        text = choice["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        raise JudgeRequestError(f"not a chat-completions answer: {str(body)[:_SHOWN]}", tries) from None
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    return JudgeReply(
+        text=str(text),
+        finish_reason=choice.get("finish_reason"),
+        tokens_in=int(usage.get("prompt_tokens") or 0),
+        tokens_out=int(usage.get("completion_tokens") or 0),
+        latency_ms=round(latency_ms, 3),
+        tries=tries,
+    )
+
+
+class JudgeClient:
+    """An httpx client for one judging session: at most ``config.concurrency`` requests in flight."""
+
+    def __init__(self, config: JudgeConfig, api_key: str | None) -> None:
+        assert config.base_url is not None
+        assert config.model is not None
+        self.config = config
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout_s),
+            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+        )
+        self._slots = asyncio.Semaphore(config.concurrency)
+
+    async def __aenter__(self) -> JudgeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    def _wait(self, attempt: int, response: httpx.Response | None) -> float:
+        asked = retry_after_s(response.headers.get("retry-after")) if response is not None else None
+        return min(MAX_WAIT_S, asked if asked is not None else self.config.backoff_s * 2**attempt)
+
+    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int) -> JudgeReply:
+        """The judge's answer to ``messages``; ``JudgeRequestError`` once retrying is pointless."""
+        payload = {
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": self.config.temperature,
+            "max_tokens": max_tokens,
+        }
+        why = ""
+        for attempt in range(self.config.retries + 1):
+            response: httpx.Response | None = None
+            async with self._slots:  # a slot is held for the request only, not for the backoff
+                began = time.perf_counter()
+                try:
+                    response = await self._http.post("/chat/completions", json=payload)
+                except (httpx.TimeoutException, httpx.TransportError) as exc:
+                    why = f"{type(exc).__name__} talking to {self.config.base_url}"
+                latency = (time.perf_counter() - began) * 1000.0
+            if response is not None:
+                if response.status_code == 200:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        raise JudgeRequestError("the judge answered 200 with a non-JSON body", attempt + 1) from None
+                    return _reply(body, latency, attempt + 1)
+                why = f"HTTP {response.status_code}: {' '.join(response.text.split())[:_SHOWN]}"
+                if response.status_code != 429 and response.status_code < 500:
+                    raise JudgeRequestError(why, attempt + 1)
+            if attempt < self.config.retries:
+                await asyncio.sleep(self._wait(attempt, response))
+        raise JudgeRequestError(f"{why} (after {self.config.retries + 1} tries)", self.config.retries + 1)

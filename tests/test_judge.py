@@ -20,7 +20,7 @@ from engine.bench.judge_parse import VerdictError, parse_verdict, weighted_overa
 from engine.bench.judge_rubric import load_rubric
 from engine.bench.suite import parse_suite_row
 from engine.errors import ConfigError
-from engine.store.config import JudgeConfig, load_campaign_config
+from engine.store.config import CampaignConfig, JudgeConfig, load_toml
 from tests.judge_server import COMPONENTS, JudgeServer
 
 WEIGHTS = {"voice": 25, "rhetorical": 20, "historical": 20, "position": 20, "integrity": 15}
@@ -73,7 +73,7 @@ def test_critical_failures_come_as_a_list_of_reasons() -> None:
     [
         ("I refuse to grade this.", "no JSON object"),
         ('{"voice": 8, "rhetorical": 7}', "historical, integrity, position"),
-        ('{"voice": "great", ' + ", ".join(f'"{n}": 5' for n in NAMES[1:]) + "}", "integrity"),
+        ('{"voice": "great", ' + ", ".join(f'"{n}": 5' for n in NAMES if n != "voice") + "}", "no number for voice"),
     ],
 )
 def test_an_answer_without_the_rubrics_fields_is_a_parse_failure(text: str, why: str) -> None:
@@ -94,7 +94,7 @@ def test_a_cut_answer_is_not_repaired_into_a_score() -> None:
 def test_a_weights_only_judge_section_still_validates(tmp_path: Path) -> None:
     path = tmp_path / "campaign.toml"
     path.write_text('name = "x"\n[judge]\nweights = { voice = 25, integrity = 15 }\n')
-    config = load_campaign_config(path)
+    config = load_toml(path, CampaignConfig)
     assert config.judge is not None
     assert config.judge.base_url is None
     assert config.judge.temperature == 0.0
@@ -104,7 +104,7 @@ def test_a_bad_judge_setting_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "campaign.toml"
     path.write_text('name = "x"\n[judge]\nweights = { voice = 1 }\nbase_url = "localhost:8080"\n')
     with pytest.raises(ConfigError) as caught:
-        load_campaign_config(path)
+        load_toml(path, CampaignConfig)
     assert caught.value.line == 4
     assert caught.value.field == "judge.base_url"
 
@@ -170,7 +170,6 @@ def test_a_cut_answer_is_judged_again_with_a_larger_budget(scripted: Any) -> Non
         error = results[case]["error"]
         assert error is not None, case
         assert "judged again with max_tokens=4096" in error
-        assert results[case]["scores"] if "scores" in results[case] else True
         assert "score" not in results[case]  # never a 0
         assert server.per_case[case] == 2
 

@@ -94,11 +94,20 @@ class FlakyRow(ApiModel):
 
 
 class JudgedStats(ApiModel):
-    """Mean weighted overall over first samples; ``incomplete`` rows lack a declared score category."""
+    """Mean weighted overall over first samples; ``incomplete`` rows lack a declared score category.
+
+    ``mean`` averages every evaluation (samples and repeats) per prompt first, then over prompts;
+    ``ci_low``/``ci_high`` are its 95% bootstrap interval (engine.bench.noise).
+    """
 
     rows: int
     overall: float | None
     incomplete: int
+    mean: float | None
+    ci_low: float | None = Field(description="None with fewer than two prompts")
+    ci_high: float | None
+    evaluations: int = Field(description="scored evaluations, every sample and repeat counted")
+    spread: float | None = Field(description="mean within-prompt std deviation; None with one evaluation each")
 
 
 class JudgedBench(ApiModel):
@@ -109,6 +118,11 @@ class JudgedBench(ApiModel):
     rows: int
     overall: float | None
     incomplete: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    evaluations: int
+    spread: float | None
 
 
 class BenchShow(ApiModel):
@@ -144,6 +158,38 @@ class DiffBenchTotals(ApiModel):
     candidate_latency_ms: float | None
 
 
+class JudgedDelta(ApiModel):
+    """A judged mean of the candidate against the baseline's, and whether it lies inside the noise."""
+
+    baseline: float | None
+    candidate: float | None
+    delta: float | None
+    ci_low: float | None = Field(description="95% bootstrap interval of the delta; None under two prompts a side")
+    ci_high: float | None
+    inside_noise: bool | None = Field(description="the interval holds 0: this delta is not a measured effect")
+
+
+class JudgedBenchDiff(JudgedDelta):
+    """One judged bench of a diff: over the categories both sides cover, and per category.
+
+    A category only one side covers is named and left out of the overall delta, never read as 0.
+    """
+
+    categories: dict[str, JudgedDelta]
+    only_baseline_categories: list[str]
+    only_candidate_categories: list[str]
+    warnings: list[str]
+
+
+class StepCheck(ApiModel):
+    """The training steps behind the two sides: a 300-step probe is compared with a 300-step baseline."""
+
+    candidate_step: int | None = Field(description="RUN@STEP's step, a run's last logged step, or None if unknown")
+    baseline_step: int | None
+    same: bool | None = Field(description="None when a step is unknown")
+    note: str | None
+
+
 class BenchDiff(ApiModel):
     """``tunedeck bench diff --json``: every row of the candidate classified against the baseline."""
 
@@ -159,6 +205,8 @@ class BenchDiff(ApiModel):
     only_baseline: list[str]
     p_value: float | None = Field(description="exact McNemar on lost vs gained; None when no row is shared")
     benches: dict[str, DiffBenchTotals]
+    judged: dict[str, JudgedBenchDiff] = Field(description="judged benches both sides have ([judge] weights)")
+    steps: StepCheck
 
 
 class GateAnchors(ApiModel):

@@ -90,6 +90,45 @@ def cmd_bench_run(args: argparse.Namespace, say: Say) -> Outcome:
     return Outcome(summary, f"{summary.run}: {benches} ({summary.rows} rows in {summary.seconds:.1f} s)")
 
 
+# -- bench judge ---------------------------------------------------------------------------
+
+
+def cmd_bench_judge(args: argparse.Namespace, say: Say) -> Outcome:
+    """Generate with the run's model in a worker, then have [judge]'s LLM score every answer."""
+    from engine.bench.judge import judge_suite
+    from engine.bench.run import BenchWorkerFailed
+
+    campaign = campaign_of(args)
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():  # a log file or a script's pipe gets the result alone
+            end = "\n" if done == total else ""
+            print(f"\r  judged {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    with EngineClient(campaign) as client:
+
+        def generate(ref: ModelRef, suite: Path, samples: int) -> Path:
+            client.ensure_running()  # generation loads the model: a job in the engine's queue
+            request = JobRequest(kind="bench", run=ref.run, checkpoint=ref.step, suite=str(suite), samples=samples)
+            job = client.run_job(request, say)
+            if job.state != "finished" or job.output is None:
+                raise BenchWorkerFailed(f"bench generation {job.state}: {job.error}", path=job_dir(campaign, job.id))
+            return Path(job.output)
+
+        summary = judge_suite(
+            campaign, args.run, Path(args.suite), samples=args.samples, repeats=args.repeats,
+            checkpoint=args.checkpoint, say=say, generate=generate, progress=progress,
+        )  # fmt: skip
+    cost = "" if summary.cost_usd is None else f", ${summary.cost_usd:.4f}"
+    errors = f", {summary.errors} judge errors (left out of the means)" if summary.errors else ""
+    resumed = f", {summary.resumed} taken from the interrupted run" if summary.resumed else ""
+    return Outcome(
+        summary,
+        f"{summary.run}: {summary.judged}/{summary.rows} judged by {summary.judge_model}{errors}{resumed} "
+        f"({summary.tokens_in + summary.tokens_out} tokens{cost}; judging {summary.judging_s:.1f} s)",
+    )
+
+
 # -- bench diff / show ---------------------------------------------------------------------
 
 
@@ -219,6 +258,14 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument("--samples", type=int, default=1, metavar="N", help="evaluations per row (N > 1 samples)")
     add_checkpoint_option(run)
     run.set_defaults(handler=cmd_bench_run)
+
+    jud = kinds.add_parser("judge", parents=[common], help="generate with a run's model and have an LLM judge it")
+    jud.add_argument("run", metavar="RUN")
+    jud.add_argument("--suite", required=True, metavar="SUITE_JSONL")
+    jud.add_argument("--samples", type=int, default=1, metavar="N", help="answers per prompt (default 1)")
+    jud.add_argument("--repeats", type=int, default=1, metavar="K", help="judgements per answer (default 1)")
+    add_checkpoint_option(jud)
+    jud.set_defaults(handler=cmd_bench_judge)
 
     dif = kinds.add_parser("diff", parents=[common], help="KEPT/LOST/GAINED rows of a run against another")
     dif.add_argument("candidate", metavar="CANDIDATE")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
 from engine.api import RunStatus, RunSummary
+from tui.widgets.run_keyed_table import RunKeyedTable
 
 COLUMNS = ("run", "state", "step", "last loss", "best eval", "pass rates", "gate", "alerts", "job")
 
@@ -29,23 +29,10 @@ def status_cells(row: RunStatus) -> tuple[str, ...]:
     return (f"  {row.run}", row.state, step, "—", "—", "—", "—", "—", "")
 
 
-class RunsTable(DataTable[str]):
-    """A DataTable keyed by run name."""
+class RunsTable(RunKeyedTable):
+    """Every figure of the Runs table (COLUMNS)."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
-
-    @property
-    def selected_run(self) -> str | None:
-        """The run under the cursor."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return key.value
+    COLUMNS = COLUMNS
 
     def state_of(self, run: str) -> str | None:
         """The state shown for ``run`` (None when it is not in the table)."""
@@ -60,6 +47,4 @@ class RunsTable(DataTable[str]):
         self.clear()
         for run, cells in rows:
             self.add_row(*cells, key=run)
-        names = [run for run, _ in rows]
-        if keep in names:
-            self.move_cursor(row=names.index(keep))
+        self.select(keep)

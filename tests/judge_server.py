@@ -57,7 +57,7 @@ def scripted(case: str, score: float, *, attempt: int, max_tokens: int, rng: ran
         return 200, good[: len(good) // 3], "length"
     if case == "garbage":
         return 200, "I cannot produce a score for this answer.", "stop"
-    if case == "noisy":
+    if case == "noisy":  # rng: seeded by the prompt and its request count, so arrival order does not matter
         return 200, json.dumps(_object(round(score + rng.uniform(-1.5, 1.5), 2))), "stop"
     return 200, good, "stop"
 
@@ -76,7 +76,7 @@ class JudgeServer:
         self.authorizations: list[str | None] = []
         self.max_tokens_seen: list[int] = []
         self.times: dict[str, list[float]] = {}
-        self.rng = random.Random(0)
+        self.per_prompt: Counter[str] = Counter()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -122,7 +122,9 @@ class JudgeServer:
             if (case == "server_error" and attempt == 1) or case == "always_500":
                 return 500, {}, {"error": {"message": "internal error"}}
             with self.lock:
-                status, content, finish = scripted(case, score, attempt=attempt, max_tokens=max_tokens, rng=self.rng)
+                self.per_prompt[user] += 1
+                rng = random.Random(f"{user}\0{self.per_prompt[user]}")
+            status, content, finish = scripted(case, score, attempt=attempt, max_tokens=max_tokens, rng=rng)
             usage = {"prompt_tokens": 100 + len(user) // 4, "completion_tokens": len(content) // 4}
             choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
             return status, {}, {"id": "x", "object": "chat.completion", "choices": [choice], "usage": usage}

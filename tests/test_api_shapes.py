@@ -157,6 +157,8 @@ def test_bench_show_diff_and_gate_print_their_models(bench_campaign: Campaign) -
     assert show["judged"]["cand"]["madison"]["overall"] == pytest.approx(8.425)
     diff = assert_printed(BenchDiff, cli_json(bench_campaign, "bench", "diff", "cand", "--against", "base"))
     assert diff["lost"] == ["code:T/6", "code:T/7", "code:T/8"]
+    assert set(diff["judged"]) == {"madison"}  # judged benches: delta, interval, coverage
+    assert set(diff["steps"]) == {"candidate_step", "baseline_step", "same", "note"}
     gate = assert_printed(GateResult, cli_json(bench_campaign, "gate", "cand", code=1))
     assert (gate["passed"], gate["anchors"]["total"]) == (False, 4)
 

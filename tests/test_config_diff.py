@@ -11,7 +11,7 @@ from pydantic import JsonValue
 
 from engine.api import RunOverview
 from engine.errors import ConfigError
-from engine.runs.config_diff import diff_configs, flatten, resolved_config, sections
+from engine.runs.config_diff import diff_configs, flatten, resolved_config, section_of, sections
 from engine.service.app import create_app
 from engine.service.overview_routes import training_seconds
 from engine.store.campaign import Campaign
@@ -61,11 +61,26 @@ def test_resolved_config_fills_defaults_and_the_campaign_base(tmp_path: Path) ->
     assert flat["replicate[0].factor"] == 2.0
     assert flat["kl.lambda"] == 0.0  # keyed as the TOML spells it, not the model's "lam"
     titles = [s.title for s in sections(flat)]
-    assert titles == ["Run", "LoRA", "Optimiser", "Schedule", "Weights policy"]
+    assert titles == ["Run", "LoRA", "Optimiser", "Schedule", "Weights policy", "Cost and ledger"]
     grouped = {s.title: s.values for s in sections(flat)}
     assert "train.max_steps" in grouped["Schedule"]
     assert "train.learning_rate" in grouped["Optimiser"]
     assert list(grouped["LoRA"]) == ["lora.r", "lora.alpha", "lora.dropout", "lora.target_modules"]
+
+
+def test_a_method_named_short_or_as_a_table_resolves_the_same(tmp_path: Path) -> None:
+    campaign = Campaign.create(tmp_path / "c", "c", base="models/tiny")
+    for name, text in (("short", 'method = "dpo"\n'), ("table", '[method]\nname = "dpo"\nbeta = 0.2\n')):
+        run = campaign.run(name)
+        run.root.mkdir(parents=True)
+        run.run_toml.write_text(f'dataset = "d.jsonl"\n{text}')
+    short, table = resolved_config(campaign, "short"), resolved_config(campaign, "table")
+    assert short["method.name"] == "dpo"
+    assert short["method.beta"] == 0.1  # dpo's default, shown although run.toml names the method only
+    assert [(c.key, c.value, c.other) for c in diff_configs(table, short)] == [("method.beta", 0.2, 0.1)]
+    assert section_of("method.beta") == "Run"
+    assert section_of("cost.gpu_hours") == "Cost and ledger"
+    assert section_of("some_new_table.key") == "Other"
 
 
 def test_resolved_config_of_a_bad_run_toml_names_file_line_and_field(tmp_path: Path) -> None:

@@ -23,14 +23,14 @@ from engine.errors import ConfigError
 from engine.store.config import CampaignConfig, JudgeConfig, load_toml
 from tests.judge_server import COMPONENTS, JudgeServer
 
-WEIGHTS = {"voice": 25, "rhetorical": 20, "historical": 20, "position": 20, "integrity": 15}
+WEIGHTS: dict[str, float] = {"voice": 25, "rhetorical": 20, "historical": 20, "position": 20, "integrity": 15}
 NAMES = sorted(WEIGHTS)
 
 
 # -- parsing --------------------------------------------------------------------------------
 
 
-def _all(value: float) -> str:
+def _all(value: float | str) -> str:
     return ", ".join(f'"{name}": {value}' for name in NAMES)
 
 
@@ -113,8 +113,8 @@ def test_a_bad_judge_setting_names_its_line(tmp_path: Path) -> None:
 
 
 def _config(url: str, **settings: Any) -> JudgeConfig:
-    values = {"weights": WEIGHTS, "base_url": url, "model": "judge-test", "backoff_s": 0.05} | settings
-    return JudgeConfig(**values)
+    values: dict[str, Any] = {"weights": WEIGHTS, "base_url": url, "model": "judge-test", "backoff_s": 0.05}
+    return JudgeConfig.model_validate(values | settings)
 
 
 def _task(case: str, *, score: float = 7.0, task_id: str | None = None, repeat: int = 0) -> Task:

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.api import BenchDiff, DiffBenchTotals
 from engine.bench.db import BenchDB
+from engine.bench.judge_compare import add_noise, evaluations, judged_diff, step_check
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import parse_ref
 from engine.errors import NotFoundError
@@ -69,7 +70,18 @@ def diff(db: BenchDB, candidate: str, baseline: str, *, baseline_is_production: 
         only_baseline=rows["only_baseline"],
         p_value=mcnemar_exact(len(rows["lost"]), len(rows["gained"])) if shared else None,
         benches=benches,
+        judged=_judged_diff(db, candidate, baseline),
+        steps=step_check(db, candidate, baseline),
     )
+
+
+def _judged_diff(db: BenchDB, candidate: str, baseline: str) -> dict[str, Any]:
+    """Judged benches of both sides compared (coverage, noise), when campaign.toml declares [judge]."""
+    judge = db.campaign.config.judge
+    if judge is None:
+        return {}
+    db.materialise("judged_rows", "judge_rows", **_judge_params(judge.weights, [candidate, baseline]))
+    return judged_diff(evaluations(db), candidate, baseline)
 
 
 def pass_rates(db: BenchDB, refs: list[str] | None = None) -> list[dict[str, Any]]:
@@ -108,6 +120,7 @@ def judged_summary(db: BenchDB, weights: dict[str, float], refs: list[str] | Non
     for record in db.records("judge_categories"):
         entry = out.setdefault(record["run"], {}).setdefault(record["bench"], {"categories": {}, "scores": {}})
         entry["scores"][record["name"]] = record["mean"]
+    add_noise(out, evaluations(db))  # each mean's bootstrap interval and within-prompt spread
     return out
 
 

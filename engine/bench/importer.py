@@ -54,7 +54,8 @@ def import_results(
     if not path.is_file():
         raise NotFoundError("no such file", path=path)
     used = resolve(path, fmt, FORMATS)
-    sink = Sink(path, progress=progress)  # rows parsed so far, about once a second
+    weights = campaign.config.judge.weights if campaign.config.judge else None
+    sink = Sink(path, progress=progress, judge_weights=weights)  # progress: rows so far, about once a second
     PARSERS[used](path, sink, run=str(ref), bench=bench)
     sink.finish()
     if sink.rows == 0:

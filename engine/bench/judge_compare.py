@@ -84,9 +84,7 @@ def judged_diff(found: Evaluations, candidate: str, baseline: str) -> dict[str, 
         cand, base = found[(candidate, bench)], found[(baseline, bench)]
         shared = sorted(set(cand) & set(base))
         only_base, only_cand = sorted(set(base) - set(cand)), sorted(set(cand) - set(base))
-        overall = _delta(
-            [v for c in shared for v in cand[c].values()], [v for c in shared for v in base[c].values()]
-        )
+        overall = _delta([v for c in shared for v in cand[c].values()], [v for c in shared for v in base[c].values()])
         out[bench] = JudgedBenchDiff(
             **overall.model_dump(),
             categories={c: _delta(list(cand[c].values()), list(base[c].values())) for c in shared},
@@ -103,10 +101,11 @@ def _step_of(db: BenchDB, ref: str) -> int | None:
         return parsed.step
     try:
         metrics = db.campaign.run(parsed.run).metrics
+        logged = last_step(metrics) if metrics.is_file() else 0
+        # A ledger run (imported, never trained here) has no metrics: its configured length stands in.
+        return logged or db.campaign.load_run(parsed.run).train.max_steps
     except TunedeckError:
         return None
-    step = last_step(metrics) if metrics.is_file() else None
-    return step or None
 
 
 def step_check(db: BenchDB, candidate: str, baseline: str) -> StepCheck:
@@ -117,6 +116,6 @@ def step_check(db: BenchDB, candidate: str, baseline: str) -> StepCheck:
     if same is False:
         note = f"unequal step counts: {candidate} at step {cand}, {baseline} at step {base}"
         match = f"{parse_ref(baseline).run}@{cand}"
-        if db.query("run_has_rows", run=match):
+        if match != candidate and db.query("run_has_rows", run=match):
             note += f"; {match} is the baseline at the same step"
     return StepCheck(candidate_step=cand, baseline_step=base, same=same, note=note)

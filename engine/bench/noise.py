@@ -32,11 +32,18 @@ class Spread:
 
 
 def _matrix(prompts: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluations padded into one array (prompts x most evaluations) and each prompt's count."""
+    """Evaluations padded into one array (prompts x most evaluations) and each prompt's count.
+
+    Each prompt's deviations from its mean are widened by sqrt(k / (k - 1)): resampling k values
+    with replacement otherwise understates their variance by (k - 1) / k, a third with 3 repeats.
+    """
     counts = np.array([len(values) for values in prompts])
     padded = np.zeros((len(prompts), int(counts.max())))
     for index, values in enumerate(prompts):
-        padded[index, : len(values)] = values
+        row = np.asarray(values, dtype=float)
+        if len(row) > 1:
+            row = row.mean() + (row - row.mean()) * math.sqrt(len(row) / (len(row) - 1))
+        padded[index, : len(row)] = row
     return padded, counts
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.api import BenchDiff, BenchShow, JobRequest
+from engine.api import BenchDiff, BenchShow, JobRequest, JudgedBench, JudgedStats
+from engine.api.bench import JudgedDelta
 from engine.bench.formats import FORMAT_CHOICES
 from engine.bench.store import ModelRef, parse_ref
 from engine.cli.client import EngineClient
@@ -162,7 +163,29 @@ def _diff_text(result: BenchDiff) -> str:
     if result.p_value is not None:
         lost, gained = len(result.lost), len(result.gained)
         lines += ["", f"McNemar exact p = {result.p_value:.4g} ({lost} lost vs {gained} gained)"]
+    lines += _judged_diff_text(result)
     return "\n".join(lines)
+
+
+def _delta_text(name: str, d: JudgedDelta) -> list[str]:
+    if d.delta is None:
+        return [name, "-", "-", "-", "-", ""]
+    interval = "" if d.ci_low is None or d.ci_high is None else f"[{d.ci_low:+.2f}, {d.ci_high:+.2f}]"
+    verdict = "inside the noise" if d.inside_noise else ("" if d.inside_noise is None else "outside the noise")
+    return [name, f"{d.baseline:.2f}", f"{d.candidate:.2f}", f"{d.delta:+.2f}", interval, verdict]
+
+
+def _judged_diff_text(result: BenchDiff) -> list[str]:
+    """The judged benches' weighted overall per category, each delta against its noise."""
+    lines: list[str] = []
+    for bench, judged in result.judged.items():
+        rows = [_delta_text(f"{bench} (shared categories)", judged)]
+        rows += [_delta_text(f"  {name}", delta) for name, delta in judged.categories.items()]
+        lines += ["", _table(["judged", "baseline", "candidate", "delta", "95% interval", ""], rows)]
+        lines += [f"  ! {warning}" for warning in judged.warnings]
+    if result.steps.note:
+        lines += ["", f"! {result.steps.note}"]
+    return lines
 
 
 def cmd_bench_diff(args: argparse.Namespace, say: Say) -> Outcome:
@@ -170,8 +193,10 @@ def cmd_bench_diff(args: argparse.Namespace, say: Say) -> Outcome:
     from engine.bench.answers import bench_diff
 
     result, warnings = bench_diff(campaign_of(args), args.candidate, args.against, field="CANDIDATE")
+    notes = [warning for judged in result.judged.values() for warning in judged.warnings]
+    notes += [result.steps.note] if result.steps.note else []
     # The text of a 160k-row diff costs tens of milliseconds: only built when it is printed.
-    return Outcome(result, lambda: _diff_text(result), warnings=_skipped(warnings))
+    return Outcome(result, lambda: _diff_text(result), warnings=[*_skipped(warnings), *notes])
 
 
 def _skipped(warnings: list[str]) -> list[str]:
@@ -190,7 +215,16 @@ def _show_text(show: BenchShow) -> str:
             overall = "-" if entry.overall is None else f"{entry.overall:.2f}"
             cats = ", ".join(f"{k} {v.overall:.2f}" for k, v in entry.categories.items() if v.overall is not None)
             lines.append(f"{run} {bench}: weighted overall {overall}" + (f" ({cats})" if cats else ""))
+            if entry.evaluations > entry.rows:  # repeats or samples: each mean with its noise
+                parts: list[tuple[str, JudgedStats | JudgedBench]] = [("all", entry), *entry.categories.items()]
+                lines += [f"  {name}: {_noise_text(stats)}" for name, stats in parts if stats.mean is not None]
     return "\n".join(lines)
+
+
+def _noise_text(stats: JudgedStats | JudgedBench) -> str:
+    interval = "" if stats.ci_low is None or stats.ci_high is None else f" [{stats.ci_low:.2f}, {stats.ci_high:.2f}]"
+    spread = "" if stats.spread is None else f", spread {stats.spread:.2f} per prompt"
+    return f"mean {stats.mean:.2f}{interval} over {stats.evaluations} evaluations{spread}"
 
 
 def cmd_bench_show(args: argparse.Namespace, say: Say) -> Outcome:

@@ -1,12 +1,12 @@
 """A run's config as the engine resolves it, flattened to dotted keys, grouped, and compared with another's.
 
 ``resolved_config`` is run.toml with every default filled in (``base`` from campaign.toml when the
-run names none, ``name`` from the run's folder), keyed as the TOML spells them (``class``,
-``lambda``). ``flatten`` turns tables into dotted keys and arrays of tables into indexed ones
-(``weights.rules[1].weight``, a rule's unset conditions left out); an array of plain values
-stays one value. ``diff_configs`` lists the keys whose values differ (added, removed, changed), in
-the first config's key order, then the keys only the other has; an absent key and a None value
-read the same. The overview (engine.service.overview_routes) and the campaign report use it.
+run names none, ``name`` from the run's folder, the method as its whole table), keyed as the TOML
+spells them (``class``, ``lambda``). ``flatten`` turns tables into dotted keys and arrays of tables
+into indexed ones (``weights.rules[1].weight``, a rule's unset conditions left out); an array of
+plain values stays one value. ``diff_configs`` lists the keys whose values differ (added, removed,
+changed), in the first config's key order, then the keys only the other has; an absent key and a
+None value read the same. The overview (engine.service.overview_routes) and the campaign report use it.
 """
 
 from __future__ import annotations
@@ -29,13 +29,16 @@ SCHEDULE_KEYS = frozenset(
         "logging_steps", "save_steps", "save_total_limit", "eval_steps",
     )
 )  # fmt: skip
-SECTION_TITLES = ("Run", "LoRA", "Optimiser", "Schedule", "Weights policy", "Other")
+SECTION_TITLES = ("Run", "LoRA", "Optimiser", "Schedule", "Weights policy", "Cost and ledger", "Other")
 
 
 def resolved_config(campaign: Campaign, run: str) -> dict[str, JsonValue]:
     """runs/<run>/run.toml validated, defaults filled in, flattened; a ``ConfigError`` when it is not valid."""
     config = campaign.load_run(run)
     data: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
+    # Always the method's whole table: ``method = "dpo"`` and a [method] table with dpo's defaults
+    # are the same config (run.toml's short form would hide beta, loss_type, ...).
+    data["method"] = config.method.model_dump(mode="json", by_alias=True)
     data["name"] = config.name or run
     data["base"] = config.base or campaign.config.base
     return flatten(data)
@@ -59,8 +62,8 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, JsonValue]:
 
 def section_of(key: str) -> str:
     """The overview group a dotted key belongs to."""
-    if key in RUN_KEYS or key == "imported_from":
-        return "Run"
+    if key in RUN_KEYS or key == "imported_from" or key.startswith("method."):
+        return "Run"  # a method other than sft is a table: method.name, method.beta, ...
     if key.startswith("lora."):
         return "LoRA"
     if key in SCHEDULE_KEYS:
@@ -69,6 +72,8 @@ def section_of(key: str) -> str:
         return "Optimiser"  # new [train] settings land here by default
     if key.startswith(("weights", "replicate", "kl")):
         return "Weights policy"
+    if key.startswith(("cost", "ledger")):
+        return "Cost and ledger"
     return "Other"
 
 

@@ -107,7 +107,7 @@ class RunIndex:
             if type(step) is not int:
                 continue
             line_steps.append(step)
-            stamp = record.get("ts")
+            stamp: Any = record.get("ts", math.nan)
             ts = float(stamp) if type(stamp) in _NUMBER_TYPES else math.nan
             for key, value in record.items():
                 if key in NON_METRIC_KEYS:

@@ -148,7 +148,7 @@ class CampaignConfig(_Strict):
     def _tree_inside(cls, value: str | None) -> str | None:
         # The tree is read from inside the campaign only: no absolute path, no way up and out.
         if value is not None and (not value or value.startswith(("/", "~")) or ".." in Path(value).parts):
-            raise ValueError("a file inside the campaign folder, e.g. tree = \"tree.toml\"")
+            raise ValueError('a file inside the campaign folder, e.g. tree = "tree.toml"')
         return value
 
     # Fields a campaign.toml may carry from older write-ups, refused with a reason instead of

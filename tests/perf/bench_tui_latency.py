@@ -83,6 +83,7 @@ class DrawLog:
     def __init__(self) -> None:
         self.painted: dict[int, float] = {}
         self.newest = 0
+        self.fed: dict[int, float] = {}  # step -> when the Monitor's feed_metrics got it (DrawTimer.fed)
 
     def on_render(self, chart: MetricChart, done: float) -> None:
         step = drawn_last_step(chart)
@@ -130,15 +131,25 @@ async def scenario(
         await pilot.pause(0.01)
     cores = load.cores()
     out, _ = await asyncio.to_thread(sse.communicate, None, 30)
-    stamps = write_times(run_dir / "metrics.jsonl")
     received = {r["step"]: r["received"] for r in map(json.loads, out.splitlines())}
-    steps = range(first, last + 1)
-    tui = [1000 * (draws.painted[s] - stamps[s]) for s in steps if s in draws.painted]
-    raw = [1000 * (received[s] - stamps[s]) for s in steps if s in received]
-    tui_p, raw_p = percentiles(tui), percentiles(raw)
-    ratio = round(tui_p["p95"] / raw_p["p95"], 1) if tui_p["p95"] and raw_p["p95"] else None
-    return {"rate_hz": rate, "lines": lines, "tui": tui_p, "raw_sse": raw_p, "tui_over_sse_p95": ratio,
-            "tui_missed": lines - len(tui), "other_cores": cores}  # fmt: skip
+    figures = latencies(write_times(run_dir / "metrics.jsonl"), range(first, last + 1), draws, received)
+    return {"rate_hz": rate, "lines": lines, **figures, "other_cores": cores}
+
+
+def latencies(stamps: dict[int, float], steps: range, draws: DrawLog, received: dict[int, float]) -> dict[str, Any]:
+    """Percentiles of write -> drawn, write -> feed_metrics and write -> raw SSE, over ``steps``."""
+
+    def after_write(seen: dict[int, float]) -> list[float]:
+        return [1000 * (seen[step] - stamps[step]) for step in steps if step in seen]
+
+    tui, raw = percentiles(after_write(draws.painted)), percentiles(after_write(received))
+    return {
+        "tui": tui,
+        "tui_stream_to_monitor": percentiles(after_write(draws.fed)),
+        "raw_sse": raw,
+        "tui_over_sse_p95": round(tui["p95"] / raw["p95"], 1) if tui["p95"] and raw["p95"] else None,
+        "tui_missed": len(steps) - tui["n"],
+    }
 
 
 def stream_cursor_campaign(run_dir: Path) -> str:
@@ -150,6 +161,7 @@ async def measure_tui(campaign: Campaign, args: argparse.Namespace) -> list[dict
     """The TUI on the running engine, its Monitor on ``bench``; both scenarios."""
     draws = DrawLog()
     timer = DrawTimer(on_render=draws.on_render).install()
+    draws.fed = timer.fed
     run_dir = campaign.run("bench").root
     results = []
     try:
@@ -200,6 +212,8 @@ def main() -> None:
         tui, raw = r["tui"], r["raw_sse"]
         print(f"  {r['rate_hz']:g} lines/s, {r['lines']} lines:")
         print(f"    TUI drawn   p50 {tui['p50']}  p95 {tui['p95']}  max {tui['max']}  (not drawn: {r['tui_missed']})")
+        fed = r["tui_stream_to_monitor"]
+        print(f"      of which to the Monitor's feed_metrics: p50 {fed['p50']}  p95 {fed['p95']}  max {fed['max']}")
         print(f"    raw SSE     p50 {raw['p50']}  p95 {raw['p95']}  max {raw['max']}")
         cores = "?" if r["other_cores"] is None else f"{r['other_cores']:.2f}"
         print(f"    TUI / SSE at p95 = {r['tui_over_sse_p95']}x; other processes kept {cores} cores busy")

@@ -2,10 +2,10 @@
 
 Shared by tests/perf/bench_tui_*.py. Only the Monitor's public surface is used — the
 ``MetricChart`` widgets found by type, their metric, ``drawn_points`` and (when the chart keeps
-it) ``drawn``/``drawn_max``, and ``MonitorScreen.redraw`` — so the scripts survive a rework of
-the screen's layout. ``DrawTimer`` wraps ``MetricChart.render`` (Textual calls it to paint a chart;
-textual-plotext builds the plot there) and ``MonitorScreen.redraw`` (which hands each chart its
-new data) with timers, and records the newest step each chart put on screen.
+it) ``drawn``/``drawn_max``, and ``MonitorScreen.redraw`` / ``feed_metrics`` — so the scripts
+survive a rework of the screen's layout. ``DrawTimer`` wraps ``MetricChart.render`` (Textual calls
+it to paint a chart; textual-plotext builds the plot there) and ``MonitorScreen.redraw`` (which
+hands each chart its new data) with timers, and notes when ``feed_metrics`` got each step.
 """
 
 from __future__ import annotations
@@ -63,11 +63,12 @@ class DrawTimer:
     redraw_ms: list[float] = field(default_factory=list)
     render_ms: list[float] = field(default_factory=list)
     on_render: Callable[[MetricChart, float], None] | None = None  # called after each paint of a chart
+    fed: dict[int, float] = field(default_factory=dict)  # step -> when the Monitor's feed_metrics got it
     _saved: dict[str, Any] = field(default_factory=dict)
 
     def install(self) -> DrawTimer:
-        self._saved = {"redraw": MonitorScreen.redraw, "render": MetricChart.render}
-        redraw, render, timer = self._saved["redraw"], self._saved["render"], self
+        self._saved = {"redraw": MonitorScreen.redraw, "render": MetricChart.render, "feed": MonitorScreen.feed_metrics}
+        redraw, render, feed, timer = self._saved["redraw"], self._saved["render"], self._saved["feed"], self
 
         def timed_redraw(screen: MonitorScreen, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -85,12 +86,20 @@ class DrawTimer:
                 timer.on_render(chart, done)
             return result
 
+        def noted_feed(screen: MonitorScreen, run: str, records: list[dict[str, Any]]) -> Any:
+            now = time.perf_counter()
+            for record in records:
+                timer.fed.setdefault(record.get("step", -1), now)
+            return feed(screen, run, records)
+
         MonitorScreen.redraw = timed_redraw  # type: ignore[method-assign]
+        MonitorScreen.feed_metrics = noted_feed  # type: ignore[method-assign]
         MetricChart.render = timed_render  # type: ignore[method-assign]
         return self
 
     def uninstall(self) -> None:
         MonitorScreen.redraw = self._saved["redraw"]  # type: ignore[method-assign]
+        MonitorScreen.feed_metrics = self._saved["feed"]  # type: ignore[method-assign]
         MetricChart.render = self._saved["render"]  # type: ignore[method-assign]
 
     def reset(self) -> None:

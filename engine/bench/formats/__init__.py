@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from engine.bench.formats import evalplus, human_eval, lm_eval, tunedeck
+from engine.bench.formats import evalplus, human_eval, judged, lm_eval, tunedeck
 from engine.bench.formats.common import Sink
 
 
@@ -23,6 +23,7 @@ PARSERS: dict[str, Parser] = {
     lm_eval.NAME: lm_eval.parse,
     evalplus.NAME: evalplus.parse,
     human_eval.NAME: human_eval.parse,
+    judged.NAME: judged.parse,
 }
 # The --format choices.
 FORMATS: tuple[str, ...] = tuple(PARSERS)

@@ -71,8 +71,16 @@ class Sink:
     the same evaluation twice, or its pass rate would count it twice.
     """
 
-    def __init__(self, path: Path, *, progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        progress: Callable[[int], None] | None = None,
+        judge_weights: dict[str, float] | None = None,
+    ) -> None:
         self.path = path
+        # campaign.toml's [judge] weights: the components a judged import reads (formats/judged.py).
+        self.judge_weights = judge_weights
         self.benches: dict[str, list[dict[str, Any]]] = {}
         self.reasons: list[str] = []
         self.skipped = 0

@@ -1,0 +1,132 @@
+"""Write sessions/v4_1's tiny datasets: small synthetic versions of the handoff's four task types.
+
+The V4.1 data (``datasets/pairs/``, ~1,480 commerce prompts) is not kept here; these rows let the
+tiny model (campaign.toml ``[models] tiny``) run the same recipe on a CPU in minutes. Each row names
+its task in ``task`` (extraction, sql_qa, insights, push) and carries the JSON object the answer
+must hold in ``fields``; the targets write decimals the PT-BR way (``"nota": 3,5``), which the
+``json_fields`` reward reads as 3.5. Deterministic; run from the repository root:
+
+    .venv/bin/python sessions/v4_1/tools/make_tiny.py [--out sessions/v4_1]
+
+It writes ``datasets/tiny/sft.jsonl`` (prompt/completion, the warm-up), ``grpo.jsonl`` (prompt,
+fields, task) and ``eval.jsonl`` (held out: no prompt of it is in the other two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SESSION = Path(__file__).resolve().parent.parent
+SFT_ROWS, GRPO_ROWS, EVAL_PER_TASK = 800, 400, 8
+SFT_SEED, GRPO_SEED, EVAL_SEED = 11, 12, 13
+
+TONE = {"ruim": "neg", "bom": "pos", "ok": "neu"}  # extraction: the review word -> its sentiment
+TREND = {"subiu": "alta", "caiu": "queda"}  # insights: the sales verb -> the trend
+PRODUCTS = ("cafe", "pao", "leite", "suco", "arroz")  # push: the product on offer
+
+
+def pt_decimal(rng: random.Random) -> str:
+    """A decimal written the PT-BR way, e.g. ``3,5``."""
+    return f"{rng.randint(1, 4)},{rng.randint(0, 9)}"
+
+
+def as_number(pt: str) -> float:
+    """``3,5`` -> 3.5 (what the json_fields reward compares with)."""
+    return float(pt.replace(",", "."))
+
+
+def extraction(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    """A review's score and sentiment, as JSON."""
+    word, nota = rng.choice(list(TONE)), pt_decimal(rng)
+    answer = f'{{"nota": {nota}, "tom": "{TONE[word]}"}}'
+    return f"extraia: {word} nota {nota}\n", answer, {"nota": as_number(nota), "tom": TONE[word]}
+
+
+def sql_qa(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    """One value looked up in a three-column row, as JSON."""
+    values = {key: pt_decimal(rng) for key in "abc"}
+    key = rng.choice("abc")
+    table = " ".join(f"{k}={v}" for k, v in values.items())
+    return f"sql: {key}? {table}\n", f'{{"valor": {values[key]}}}', {"valor": as_number(values[key])}
+
+
+def insights(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    """A sales trend and its percentage, as JSON."""
+    verb, pct = rng.choice(list(TREND)), rng.randint(2, 40)
+    answer = f'{{"tend": "{TREND[verb]}", "pct": {pct}}}'
+    return f"insight: vendas {verb} {pct}\n", answer, {"tend": TREND[verb], "pct": pct}
+
+
+def push(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+    """A push notification's product and discount, as JSON."""
+    product, off = rng.choice(PRODUCTS), rng.randint(5, 50)
+    return f"push: {product} {off}\n", f'{{"produto": "{product}", "off": {off}}}', {"produto": product, "off": off}
+
+
+TASKS: dict[str, Callable[[random.Random], tuple[str, str, dict[str, Any]]]] = {
+    "extraction": extraction,
+    "sql_qa": sql_qa,
+    "insights": insights,
+    "push": push,
+}
+
+
+def task_rows(n: int, seed: int, *, exclude: set[str] | None = None) -> list[dict[str, Any]]:
+    """``n`` rows cycling through the four tasks, none of whose prompts is in ``exclude``."""
+    rng = random.Random(seed)
+    names = list(TASKS)
+    rows: list[dict[str, Any]] = []
+    seen = set(exclude or ())
+    while len(rows) < n:
+        task = names[len(rows) % len(names)]
+        prompt, completion, fields = TASKS[task](rng)
+        if prompt in seen:
+            continue
+        seen.add(prompt)
+        rows.append({"task": task, "prompt": prompt, "completion": completion, "fields": fields})
+    return rows
+
+
+def datasets() -> dict[str, list[dict[str, Any]]]:
+    """The three files, by name: the held-out rows first, so neither training set holds one of them."""
+    held_out = task_rows(EVAL_PER_TASK * len(TASKS), EVAL_SEED)
+    excluded = {row["prompt"] for row in held_out}
+    sft = task_rows(SFT_ROWS, SFT_SEED, exclude=excluded)
+    grpo = task_rows(GRPO_ROWS, GRPO_SEED, exclude=excluded)
+    return {
+        "sft.jsonl": [
+            {"task_id": f"{r['task']}/{i}", "prompt": r["prompt"], "completion": r["completion"]}
+            for i, r in enumerate(sft)
+        ],
+        "grpo.jsonl": [{"prompt": r["prompt"], "fields": r["fields"], "task": r["task"]} for r in grpo],
+        "eval.jsonl": [{"prompt": r["prompt"], "fields": r["fields"], "task": r["task"]} for r in held_out],
+    }
+
+
+def write(out: Path) -> list[Path]:
+    """Write every file under ``out/datasets/tiny/``; returns their paths."""
+    folder = out / "datasets" / "tiny"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, rows in datasets().items():
+        path = folder / name
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    """``make_tiny.py [--out DIR]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=SESSION, help="the campaign folder (default: sessions/v4_1)")
+    for path in write(parser.parse_args().out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

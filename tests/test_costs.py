@@ -24,10 +24,13 @@ def add_run(root: Path, name: str, text: str) -> None:
 def test_undeclared_figures_stay_none_in_sums() -> None:
     a = run_cost(CostSettings(gpu_hours=2.0, training_usd=3.5))
     b = run_cost(CostSettings(eval_usd=1.25))
-    assert a == RunCost(gpu_hours=2.0, training_usd=3.5, eval_usd=None, data_usd=None, total_usd=3.5)
+    none = {"eval_usd": None, "data_usd": None, "judge_usd": None}
+    assert a == RunCost(gpu_hours=2.0, training_usd=3.5, **none, total_usd=3.5)
     total = sum_costs([a, b])
-    assert total == RunCost(gpu_hours=2.0, training_usd=3.5, eval_usd=1.25, data_usd=None, total_usd=4.75)
-    assert sum_costs([]) == RunCost(gpu_hours=None, training_usd=None, eval_usd=None, data_usd=None, total_usd=None)
+    assert total == RunCost(
+        gpu_hours=2.0, training_usd=3.5, eval_usd=1.25, data_usd=None, judge_usd=None, total_usd=4.75
+    )
+    assert sum_costs([]) == RunCost(gpu_hours=None, training_usd=None, **none, total_usd=None)
 
 
 def test_status_json_sums_per_run_and_per_campaign(tmp_path: Path) -> None:
@@ -45,6 +48,7 @@ def test_status_json_sums_per_run_and_per_campaign(tmp_path: Path) -> None:
         "training_usd": None,
         "eval_usd": 0.75,
         "data_usd": None,
+        "judge_usd": None,
         "total_usd": 0.75,
     }
     assert "r3" not in answer["costs"]
@@ -53,6 +57,7 @@ def test_status_json_sums_per_run_and_per_campaign(tmp_path: Path) -> None:
         "training_usd": 2.25,
         "eval_usd": 0.75,
         "data_usd": 10.0,
+        "judge_usd": None,
         "total_usd": 13.0,
     }
     text = tunedeck("status", "--campaign", str(root)).stdout
@@ -73,3 +78,22 @@ def test_a_bad_cost_is_named_and_does_not_hide_the_other_runs(tmp_path: Path, co
     warning = done.stderr.strip().splitlines()
     assert len(warning) == 1
     assert warning[0].startswith(f"tunedeck: cost of bad not counted: {root / 'runs' / 'bad' / 'run.toml'}:3: {field}")
+
+
+def test_the_judge_spend_bench_judge_measured_is_summed(tmp_path: Path) -> None:
+    root = Campaign.create(tmp_path / "c", "costs").root
+    add_run(root, "declared", RUN + "[cost]\ntraining_usd = 2\n")
+    add_run(root, "judged", RUN)
+    events = [
+        {"ts": 1.0, "event": "bench_judge", "cost_usd": 0.25, "judged": 36},
+        {"ts": 2.0, "event": "bench_judge", "cost_usd": 0.5, "judged": 36},  # judged again: paid again
+        {"ts": 3.0, "event": "bench_judge", "cost_usd": None},  # a judge without prices
+    ]
+    text = "".join(json.dumps(e) + "\n" for e in events) + '{"ts": 4.0, "event": "bench_ju'  # a torn last line
+    (root / "runs" / "judged" / "events.jsonl").write_text(text)
+    done = tunedeck("status", "--campaign", str(root), "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["costs"]["judged"]["judge_usd"] == 0.75
+    assert answer["costs"]["judged"]["total_usd"] == 0.75
+    assert (answer["cost_total"]["judge_usd"], answer["cost_total"]["total_usd"]) == (0.75, 2.75)

@@ -91,13 +91,14 @@ class MergeSummary(ApiModel):
 
 
 class RunCost(ApiModel):
-    """A run's declared ``[cost]`` (or a campaign's sum of them); None: not declared."""
+    """A run's declared ``[cost]`` plus its measured judge spend (or a campaign's sums); None: not known."""
 
     gpu_hours: JsonFloat | None
     training_usd: JsonFloat | None
     eval_usd: JsonFloat | None
     data_usd: JsonFloat | None
-    total_usd: JsonFloat | None = Field(description="training + eval + data, over what is declared")
+    judge_usd: JsonFloat | None = Field(description="measured: what `bench judge` paid its judge (bench_judge events)")
+    total_usd: JsonFloat | None = Field(description="training + eval + data + judge, over what is known")
 
 
 class CampaignStatus(ApiModel):

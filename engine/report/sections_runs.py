@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import JsonValue
 
-from engine.api import ConfigChange, ReportSection
+from engine.api import ConfigChange, ReportSection, RunCost
 from engine.api.report import ReportBlock
 from engine.decisions.facts import format_value
 from engine.errors import TunedeckError
@@ -86,7 +86,9 @@ def costs(ctx: ReportContext) -> ReportSection | None:
     blocks: list[ReportBlock] = [ctx.note(title, problem) for problem in problems]
     if not per_run:
         return (
-            ReportSection(id="costs", title=title, blocks=[text("No run declares a [cost]."), *blocks])
+            ReportSection(
+                id="costs", title=title, blocks=[text("No run declares a [cost] or was judged at a price."), *blocks]
+            )
             if blocks
             else None
         )
@@ -97,10 +99,16 @@ def costs(ctx: ReportContext) -> ReportSection | None:
             continue
         declared = run.config.cost if run.config is not None else None
         note = declared.note if declared is not None and declared.note else MISSING
-        figures = [number(cost.gpu_hours), *(dollars(v) for v in (cost.training_usd, cost.eval_usd, cost.data_usd))]
-        rows.append([run.name, *figures, dollars(cost.total_usd), note])
-    figures = [number(total.gpu_hours), *(dollars(v) for v in (total.training_usd, total.eval_usd, total.data_usd))]
-    rows.append(["**Total**", *figures, f"**{dollars(total.total_usd)}**", MISSING])
-    headers = ["Run", "GPU hours", "Training", "Eval", "Data gen", "Total", "Note"]
-    legend = "As each run's run.toml `[cost]` declares it; — where no figure is declared (never counted as 0)."
+        rows.append([run.name, *_cost_figures(cost), dollars(cost.total_usd), note])
+    rows.append(["**Total**", *_cost_figures(total), f"**{dollars(total.total_usd)}**", MISSING])
+    headers = ["Run", "GPU hours", "Training", "Eval", "Data gen", "Judge", "Total", "Note"]
+    legend = (
+        "As each run's run.toml `[cost]` declares it, plus the judge spend `bench judge` measured; "
+        "— where nothing is declared or measured (never counted as 0)."
+    )
     return ReportSection(id="costs", title=title, blocks=[table(headers, rows), text(legend), *blocks])
+
+
+def _cost_figures(cost: RunCost) -> list[str]:
+    dollar_figures = (cost.training_usd, cost.eval_usd, cost.data_usd, cost.judge_usd)
+    return [number(cost.gpu_hours), *(dollars(v) for v in dollar_figures)]

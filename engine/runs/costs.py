@@ -1,21 +1,28 @@
-"""What runs cost, as their run.toml ``[cost]`` declares it, per run and summed over the campaign.
+"""What runs cost, as their run.toml ``[cost]`` declares it plus what tunedeck measured, per run and campaign.
 
-tunedeck measures none of it (a GPU hour rented elsewhere, a judge's API bill): a person writes
-the figures down once and status and report add them up. A figure a run does not declare stays
-None — never 0 — so a sum says "not declared" instead of claiming a run was free.
+Most of it tunedeck cannot measure (a GPU hour rented elsewhere, data bought or generated): a person
+writes the figures down once and status and report add them up. What it does measure is the
+judge's bill: every ``tunedeck bench judge`` appends a ``bench_judge`` event with its ``cost_usd``,
+and those are summed as ``judge_usd`` (a judging repeated is paid twice, so it counts twice). A
+figure nobody declared or measured stays None — never 0 — so a sum says "not known" instead of
+claiming a run was free.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from pathlib import Path
 
 from engine.api import RunCost
 from engine.errors import TunedeckError
 from engine.store.campaign import Campaign
 from engine.store.config import CostSettings
+from engine.store.jsonl import read_jsonl
+from engine.store.numbers import is_number
 
-FIGURES = ("gpu_hours", "training_usd", "eval_usd", "data_usd")
-DOLLARS = ("training_usd", "eval_usd", "data_usd")
+FIGURES = ("gpu_hours", "training_usd", "eval_usd", "data_usd", "judge_usd")
+DOLLARS = ("training_usd", "eval_usd", "data_usd", "judge_usd")
 
 
 def _add(values: Iterable[float | None]) -> float | None:
@@ -23,10 +30,16 @@ def _add(values: Iterable[float | None]) -> float | None:
     return sum(declared) if declared else None
 
 
-def run_cost(cost: CostSettings) -> RunCost:
-    """One run's declared figures, with the dollars added up."""
-    figures = {name: getattr(cost, name) for name in FIGURES}
+def run_cost(cost: CostSettings, judge_usd: float | None = None) -> RunCost:
+    """One run's declared figures and its measured judge spend, with the dollars added up."""
+    figures = {name: getattr(cost, name) for name in FIGURES if name != "judge_usd"} | {"judge_usd": judge_usd}
     return RunCost(**figures, total_usd=_add(figures[name] for name in DOLLARS))
+
+
+def judge_spend(events: Path) -> float | None:
+    """What the run's ``bench judge`` calls paid (``cost_usd`` of its bench_judge events); None: none priced."""
+    paid = [e.get("cost_usd") for e in read_jsonl(events, strict=False) if e.get("event") == "bench_judge"]
+    return _add(float(v) for v in paid if is_number(v) and math.isfinite(v))
 
 
 def sum_costs(costs: Iterable[RunCost]) -> RunCost:
@@ -46,6 +59,7 @@ def campaign_costs(campaign: Campaign) -> tuple[dict[str, RunCost], RunCost, lis
         except TunedeckError as exc:
             warnings.append(f"cost of {name} not counted: {exc}")
             continue
-        if declared is not None:
-            costs[name] = run_cost(declared)
+        judged = judge_spend(campaign.run(name).events)
+        if declared is not None or judged is not None:
+            costs[name] = run_cost(declared or CostSettings(), judged)
     return costs, sum_costs(costs.values()), warnings

@@ -5,10 +5,10 @@ eval metric); ``n``/``N`` turn the pages of every logged metric, ``/`` filters t
 substring, ``g``/``G`` change the layout (fewer charts where they would be too small to read).
 History comes decimated from ``/runs/{run}/series`` (an older engine: ``/runs/{run}/metrics``,
 decimated here), only for the charts of the page; live points come from the campaign stream into
-bounded buffers. A timer redraws at most ``REDRAW_HZ`` times a second, only the charts whose data
-or view moved, and only while this screen is showing. Zoom and pan apply to all charts at once (in
-steps, whatever the x-axis shows); each zoom asks the engine again for the range in view, so a
-zoomed chart is never coarser than the screen.
+bounded buffers. New points are drawn as soon as they arrive, at most ``REDRAW_HZ`` times a second,
+only the charts whose data or view moved, and only while this screen is showing. Zoom and pan
+apply to all charts at once (in steps, whatever the x-axis shows); each zoom asks the engine again
+for the range in view, so a zoomed chart is never coarser than the screen.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from tui.widgets.metric_grid import MetricGrid
 from tui.widgets.run_progress import RunProgress
 from tui.widgets.status_line import StatusLine
 
-REDRAW_HZ = 6
+REDRAW_HZ = 10  # at most this many redraws a second, however fast points arrive
+IDLE_REDRAW_S = 0.5  # without news, a redraw check this often (a resize, a run's state)
 EVAL_FILTER = "eval*"
 UNREACHABLE_RETRIES, RETRY_S = 60, 0.5  # a run opened while the engine starts: 30 s of asking
 # Pairs of keys share one label in the footer ("+- zoom"); each keeps its description for ? and the palette.
@@ -95,6 +96,7 @@ class MonitorScreen(ChartControls):
         self.by_time = False
         self.clock: Callable[[], float] = time.time  # export names carry the time (a test may fix it)
         self._ready = False
+        self._redraw_pending = False
 
     def compose(self) -> ComposeResult:
         yield StatusLine()
@@ -112,7 +114,7 @@ class MonitorScreen(ChartControls):
 
     def on_mount(self) -> None:
         self._ready = True  # a run picked before the screen was first composed loads now
-        self.set_interval(1 / REDRAW_HZ, self.redraw)
+        self.set_interval(IDLE_REDRAW_S, self.redraw)
         self._relayout()
         if self.run_name is not None:
             self._start_run(self.run_name)
@@ -350,7 +352,7 @@ class MonitorScreen(ChartControls):
 
     # -- live news (the app forwards the stream's messages) ----------------------------------
     def feed_metrics(self, run: str, records: list[dict[str, Any]]) -> None:
-        """New metric lines of a shown run: into its buffers (drawn by the next redraw tick)."""
+        """New metric lines of a shown run: into its buffers, drawn as soon as the redraw cap allows."""
         if run not in self.shown_runs:
             return
         names = self.data.feed(run, records)
@@ -365,6 +367,20 @@ class MonitorScreen(ChartControls):
         before = self.pages.current()
         if self.pages.add_names(names) and self.pages.current() != before:
             self._page_changed()  # a metric logged for the first time lands on this page
+        self._redraw_soon()
+
+    def _redraw_soon(self) -> None:
+        """Draw new points as soon as the cap allows: a point is on screen one paint after it arrives,
+        not up to a whole tick later; a burst of batches still costs at most REDRAW_HZ paints a second."""
+        if self._redraw_pending or not self.is_current:
+            return
+        self._redraw_pending = True
+        wait = max(0.005, self.last_redraw + 1 / REDRAW_HZ - time.monotonic())  # a 0 s timer divides by 0
+        self.set_timer(wait, self._redraw_due)
+
+    def _redraw_due(self) -> None:
+        self._redraw_pending = False
+        self.redraw()
 
     def feed_event(self, run: str, record: dict[str, Any]) -> None:
         """A lifecycle event: the run's state changed, so ask for it again."""

@@ -6,6 +6,7 @@ these are the keys that change how the page is drawn, kept apart so each module 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,13 @@ class ChartControls(Screen[None]):
         span = self.data_range()
         return self.window.bounds(*span) if span else None
 
+    last_redraw = 0.0  # time.monotonic() of the last redraw (the cap on redraws counts from it)
+
     def redraw(self) -> None:
         """Redraw the charts whose data or view changed (only while this screen is showing)."""
         if not self.is_current or not self._ready:
             return
+        self.last_redraw = time.monotonic()
         view = ChartView(self.view_bounds(), SMOOTHING[self.smoothing_index], self.by_time)
         with self.app.batch_update():
             for chart in self.grid.slots:

@@ -76,25 +76,26 @@ TASKS: dict[str, Callable[[random.Random], tuple[str, str, dict[str, Any]]]] = {
 }
 
 
-def task_rows(n: int, seed: int, *, exclude: set[str] | None = None) -> list[dict[str, Any]]:
-    """``n`` rows cycling through the four tasks, none of whose prompts is in ``exclude``."""
+def task_rows(n: int, seed: int, *, exclude: set[str] | None = None, unique: bool = False) -> list[dict[str, Any]]:
+    """``n`` rows cycling through the four tasks, none of whose prompts is in ``exclude`` (nor twice, ``unique``)."""
     rng = random.Random(seed)
     names = list(TASKS)
     rows: list[dict[str, Any]] = []
-    seen = set(exclude or ())
+    refused = set(exclude or ())
     while len(rows) < n:
         task = names[len(rows) % len(names)]
         prompt, completion, fields = TASKS[task](rng)
-        if prompt in seen:
+        if prompt in refused:
             continue
-        seen.add(prompt)
+        if unique:
+            refused.add(prompt)
         rows.append({"task": task, "prompt": prompt, "completion": completion, "fields": fields})
     return rows
 
 
 def datasets() -> dict[str, list[dict[str, Any]]]:
     """The three files, by name: the held-out rows first, so neither training set holds one of them."""
-    held_out = task_rows(EVAL_PER_TASK * len(TASKS), EVAL_SEED)
+    held_out = task_rows(EVAL_PER_TASK * len(TASKS), EVAL_SEED, unique=True)
     excluded = {row["prompt"] for row in held_out}
     sft = task_rows(SFT_ROWS, SFT_SEED, exclude=excluded)
     grpo = task_rows(GRPO_ROWS, GRPO_SEED, exclude=excluded)

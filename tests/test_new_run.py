@@ -48,6 +48,8 @@ def files_of(campaign: Campaign) -> list[str]:
         ("drafts/missing.toml", "no such file"),
         ("link.toml", "not inside the campaign folder"),  # a symlink to a run.toml outside the campaign
         ("bad.toml", "max_steps"),
+        ("0" * 300, "not a usable path (OSError)"),  # longer than a file name may be (the fuzzer found it)
+        ("a\x00b.toml", "not a usable path (ValueError)"),
     ],
 )
 async def test_a_run_toml_the_engine_must_not_take_is_refused_and_nothing_is_written(

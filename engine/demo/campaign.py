@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.demo.reverse_task import HELDOUT_ROWS, HELDOUT_SEED, TRAIN_ROWS, TRAIN_SEED, reverse_rows
+from engine.demo.suite import write_demo_suite
 from engine.errors import TunedeckError
 from engine.runs.launch import merge_command, python_module, train_command
 from engine.store.campaign import Campaign
@@ -26,6 +27,17 @@ from engine.store.metrics import read_metrics, series
 RUN = "demo-r1"
 MARKER = ".tunedeck-demo"
 MODEL = "models/tiny-qwen2"
+SUITE = "suites/demo.jsonl"
+
+# The model folder is declared, so a copy of the campaign without it (sessions/demo) trains as it
+# is: the first training worker builds it (engine.worker.tiny_base).
+CAMPAIGN_TOML = f"""\
+name = "tunedeck demo"
+base = "{MODEL}"
+
+[models]
+tiny = ["{MODEL}"]   # built offline by tunedeck on first use (a small random Qwen2 and its tokenizer)
+"""
 
 RUN_TOML = """\
 description = "LoRA on the tiny model: learn to reverse a sequence of letters"
@@ -73,16 +85,27 @@ def _prepare_folder(root: Path) -> None:
     (root / MARKER).write_text("created by tunedeck demo; safe to delete\n", encoding="utf-8")
 
 
-def create_demo_campaign(root: Path) -> Campaign:
-    """The campaign folder with its datasets and run.toml (the model is built by a worker)."""
-    _prepare_folder(root)
-    campaign = Campaign.create(root, "tunedeck demo", base=MODEL)
+def write_demo_files(root: Path) -> list[Path]:
+    """The demo campaign's text files (campaign.toml, datasets, run.toml, suite) in ``root``: what
+    sessions/demo commits. No model: the first training worker builds the declared one."""
+    files = {
+        "campaign.toml": CAMPAIGN_TOML,
+        f"runs/{RUN}/run.toml": RUN_TOML,
+    }
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(root / relative, text)
     write_jsonl_atomic(root / "datasets" / "train.jsonl", reverse_rows(TRAIN_ROWS, seed=TRAIN_SEED))
     write_jsonl_atomic(root / "datasets" / "heldout.jsonl", reverse_rows(HELDOUT_ROWS, seed=HELDOUT_SEED))
-    run_dir = campaign.run(RUN).root
-    run_dir.mkdir(parents=True)
-    write_text_atomic(run_dir / "run.toml", RUN_TOML)
-    return campaign
+    write_demo_suite(root / SUITE)
+    return [root / name for name in (*files, "datasets/train.jsonl", "datasets/heldout.jsonl", SUITE)]
+
+
+def create_demo_campaign(root: Path) -> Campaign:
+    """The campaign folder with its datasets, suite and run.toml (the model is built by a worker)."""
+    _prepare_folder(root)
+    write_demo_files(root)
+    return Campaign.open(root)
 
 
 def prepare_live_demo(root: Path, say: Callable[[str], None]) -> Campaign:
@@ -138,9 +161,8 @@ def _bench(campaign: Campaign, say: Callable[[str], None]) -> dict[str, Any]:
     from engine.bench.compare import diff
     from engine.bench.db import opened
     from engine.bench.run import run_suite
-    from engine.demo.suite import write_demo_suite
 
-    suite = write_demo_suite(campaign.root / "suites" / "demo.jsonl")
+    suite = write_demo_suite(campaign.root / SUITE)
     say(f"benching the base model and {RUN} on {suite.relative_to(campaign.root)}")
     base = run_suite(campaign, RUN, suite, checkpoint=0).model_dump(mode="json")
     trained = run_suite(campaign, RUN, suite).model_dump(mode="json")

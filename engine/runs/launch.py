@@ -48,8 +48,8 @@ def prepare_run(
             "required to train: the training JSONL, relative to the campaign", path=source, field="dataset"
         )
     base = campaign.base_model(config, source=source)
-    if not (base / "config.json").is_file():
-        raise ConfigError(f"not a model folder (no config.json): {base}", path=source, field="base")
+    if not (base / "config.json").is_file() and base not in tiny_model_folders(campaign):
+        raise ConfigError(_not_a_model(campaign, base), path=source, field="base")
     # Each method reads its own row shape; a GRPO run's rows must hold every field its rewards read.
     columns = check_method_run(campaign.root, config, source)
     method = config.method.name
@@ -61,6 +61,21 @@ def prepare_run(
     else:
         train_rows, eval_rows = split_eval(rows, config.eval_fraction, config.train.seed)
     return PreparedRun(campaign, name, paths, config, base, train_rows, eval_rows)
+
+
+def tiny_model_folders(campaign: Campaign) -> frozenset[Path]:
+    """The folders campaign.toml's ``[models] tiny`` declares: the training worker builds them when missing."""
+    return frozenset(campaign.resolve(folder) for folder in campaign.config.models.tiny)
+
+
+def _not_a_model(campaign: Campaign, base: Path) -> str:
+    """Why ``base`` cannot be trained on, with what to do when it is a run's merged model not made yet."""
+    message = f"not a model folder (no config.json): {base}"
+    parent = base.parent
+    if base.name == "merged" and parent.parent == campaign.runs_dir and (parent / "run.toml").is_file():
+        run = parent.name
+        return f"{message}; train run {run!r} and merge it first (tunedeck merge {run})"
+    return message
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -50,10 +50,16 @@ def place_run(campaign: Campaign, source: Path) -> PreparedRun:
 
 def run_toml_inside(campaign: Campaign, relative: str) -> Path:
     """A run.toml named by a client of the service: a real file inside the campaign, never outside it."""
-    path = campaign.resolve(relative)
     root = campaign.root.resolve()
-    if root not in path.parents:
+    try:
+        path = campaign.resolve(relative)
+        inside, is_file = root in path.parents, path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte: what the OS refuses, said in a line
+        raise ConfigError(
+            f"not a usable path ({exc.__class__.__name__}): {relative[:80]}", path=root, field="run_toml"
+        ) from None
+    if not inside:
         raise ConfigError(f"not inside the campaign folder: {relative}", path=root, field="run_toml")
-    if not path.is_file():
+    if not is_file:
         raise ConfigError(f"no such file: {relative}", path=root, field="run_toml")
     return path

@@ -131,6 +131,28 @@ class JudgeConfig(_Strict):
         return value
 
 
+class ModelsSettings(_Strict):
+    """[models] in campaign.toml: model folders tunedeck builds itself, offline, when they are missing.
+
+    ``tiny`` lists folders (inside the campaign) that hold tunedeck's tiny Qwen2-shaped model
+    (engine/worker/tinymodel.py): a run whose base is one of them is accepted before the folder
+    exists, and its training worker builds it first. Any other base must exist.
+    """
+
+    tiny: list[str] = Field(default_factory=list, description="Folders built as the tiny model on first use.")
+
+    @field_validator("tiny")
+    @classmethod
+    def _folders_inside(cls, value: list[str]) -> list[str]:
+        for folder in value:
+            # Built and written by tunedeck: only inside the campaign, never over a path outside it.
+            if not folder or folder.startswith(("/", "~")) or ".." in Path(folder).parts or Path(folder) == Path("."):
+                raise ValueError(f'{folder!r}: a folder inside the campaign, e.g. tiny = ["models/tiny-qwen2"]')
+        if len({Path(folder) for folder in value}) != len(value):
+            raise ValueError("a folder is listed twice")
+        return value
+
+
 class CampaignConfig(_Strict):
     """campaign.toml: only ``name`` is required."""
 
@@ -142,6 +164,7 @@ class CampaignConfig(_Strict):
     judge: JudgeConfig | None = None
     tree: str | None = Field(None, description="The decision tree file (tree.toml), relative to the campaign.")
     engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    models: ModelsSettings = Field(default_factory=lambda: ModelsSettings())
 
     @field_validator("tree")
     @classmethod

@@ -25,6 +25,7 @@ from engine.store.checkpoints import newest_complete_checkpoint
 from engine.worker import runtime
 from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback
 from engine.worker.methods import build_trainer
+from engine.worker.tiny_base import ensure_tiny_base
 from engine.worker.models import (
     attach_lora,
     has_cuda,
@@ -88,6 +89,7 @@ def train(run_dir: Path, *, resume: bool) -> int:
             return _relaunch_distributed(run_dir, resume, config.train.gpus)
     precision = resolve_precision(config, paths.run_toml)
     runtime.quiet_transformers()
+    ensure_tiny_base(campaign, prepared.base)  # a [models] tiny folder is built on first use
 
     # Seed before the adapter exists: LoRA's A matrices are drawn when it is attached, and
     # Trainer only seeds later, so without this two runs of one run.toml would differ.

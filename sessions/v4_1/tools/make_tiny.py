@@ -28,6 +28,9 @@ SFT_SEED, GRPO_SEED, EVAL_SEED = 11, 12, 13
 TONE = {"ruim": "neg", "bom": "pos", "ok": "neu"}  # extraction: the review word -> its sentiment
 TREND = {"subiu": "alta", "caiu": "queda"}  # insights: the sales verb -> the trend
 PRODUCTS = ("cafe", "pao", "leite", "suco", "arroz")  # push: the product on offer
+# The share of each task's warm-up targets written as free text, not JSON: the warmed model answers in
+# JSON only some of the time, and the json_fields reward (0 for what is not JSON) has something to teach.
+PROSE_SHARE = {"extraction": 0.7, "sql_qa": 0.6, "insights": 0.6, "push": 0.55}
 
 
 def pt_decimal(rng: random.Random) -> str:
@@ -65,7 +68,7 @@ def insights(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
 def push(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
     """A push notification's product and discount, as JSON."""
     product, off = rng.choice(PRODUCTS), rng.randint(5, 50)
-    return f"push: {product} {off}\n", f'{{"produto": "{product}", "off": {off}}}', {"produto": product, "off": off}
+    return f"push: {product} {off}\n", f'{{"item": "{product}", "off": {off}}}', {"item": product, "off": off}
 
 
 TASKS: dict[str, Callable[[random.Random], tuple[str, str, dict[str, Any]]]] = {
@@ -93,6 +96,22 @@ def task_rows(n: int, seed: int, *, exclude: set[str] | None = None, unique: boo
     return rows
 
 
+def free_text(answer: str) -> str:
+    """The JSON answer as the free text a model not yet taught the format writes: ``nota 3,5, tom neg``."""
+    return answer[1:-1].replace('"', "").replace(": ", " ")
+
+
+def warm_up_rows(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """SFT rows: the JSON answer, or (a task's PROSE_SHARE of the time) the same answer as free text."""
+    rng = random.Random(seed)
+    out = []
+    for index, row in enumerate(rows):
+        prose = rng.random() < PROSE_SHARE[row["task"]]
+        completion = free_text(row["completion"]) if prose else row["completion"]
+        out.append({"task_id": f"{row['task']}/{index}", "prompt": row["prompt"], "completion": completion})
+    return out
+
+
 def datasets() -> dict[str, list[dict[str, Any]]]:
     """The three files, by name: the held-out rows first, so neither training set holds one of them."""
     held_out = task_rows(EVAL_PER_TASK * len(TASKS), EVAL_SEED, unique=True)
@@ -100,10 +119,7 @@ def datasets() -> dict[str, list[dict[str, Any]]]:
     sft = task_rows(SFT_ROWS, SFT_SEED, exclude=excluded)
     grpo = task_rows(GRPO_ROWS, GRPO_SEED, exclude=excluded)
     return {
-        "sft.jsonl": [
-            {"task_id": f"{r['task']}/{i}", "prompt": r["prompt"], "completion": r["completion"]}
-            for i, r in enumerate(sft)
-        ],
+        "sft.jsonl": warm_up_rows(sft, SFT_SEED),
         "grpo.jsonl": [{"prompt": r["prompt"], "fields": r["fields"], "task": r["task"]} for r in grpo],
         "eval.jsonl": [{"prompt": r["prompt"], "fields": r["fields"], "task": r["task"]} for r in held_out],
     }

@@ -161,3 +161,15 @@ async def test_stop_asks_first_and_reports_the_refusal(bd6: Path) -> None:
         await pilot.pause(0.5)
         messages = [n.message for n in app._notifications]
         assert messages, "the stop's answer was not shown"
+
+
+async def test_before_the_engine_answers_the_runs_come_from_the_files(bd6: Path) -> None:
+    """A cold start waits seconds for the engine: the table shows the runs, production ★, at once."""
+    app = TunedeckApp(EngineTarget(campaign=bd6, autostart=False))  # nothing answers on the socket
+    async with app.run_test(size=SIZE) as pilot:
+        await _wait_for_rows(app, pilot, 2)
+        table = app.runs_screen.table
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert names == ["★ bd6.8d", "  bd6.8d2"]
+        assert table.state_of("bd6.8d2") == "created"
+        assert "engine unreachable" in str(app.runs_screen.query_one(StatusLine).render())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
@@ -11,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label
 
 from tui.client import EndpointMissing, EngineCallError, EngineClient
+from tui.disk_runs import runs_from_disk
 from tui.messages import OpenRun
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.prompt import PromptScreen
@@ -52,6 +54,21 @@ class RunsScreen(Screen[None]):
         self.set_interval(POLL_S, self._maybe_refresh)
         self.set_interval(SLOW_POLL_S, self.action_refresh)
         self._maybe_refresh()
+        target = self.client.target
+        if target.campaign is not None and target.socket is not None and target.transport is None:
+            self.show_from_disk(target.campaign)  # a local engine that may take seconds to start
+
+    @work(thread=True, exclusive=True, group="runs-disk")
+    def show_from_disk(self, campaign: Path) -> None:
+        """The runs as the files say, until the engine answers (a cold start takes seconds)."""
+        rows = runs_from_disk(campaign)
+        self.app.call_from_thread(self._show_disk_rows, rows)
+
+    def _show_disk_rows(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
+        if self.table.row_count or not rows or not self.is_mounted:
+            return  # the engine answered first: its rows are fuller
+        self.table.show(rows)
+        self.query_one("#runs-note", Label).update(f"{len(rows)} run(s), read from the files while the engine starts")
 
     @property
     def table(self) -> RunsTable:

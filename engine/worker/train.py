@@ -25,7 +25,6 @@ from engine.store.checkpoints import newest_complete_checkpoint
 from engine.worker import runtime
 from engine.worker.callbacks import LifecycleCallback, MetricsCallback, StopRequestCallback
 from engine.worker.methods import build_trainer
-from engine.worker.tiny_base import ensure_tiny_base
 from engine.worker.models import (
     attach_lora,
     has_cuda,
@@ -33,6 +32,7 @@ from engine.worker.models import (
     load_tokenizer,
     resolve_precision,
 )
+from engine.worker.tiny_base import ensure_tiny_base
 
 
 def _save_adapter_atomically(model: Any, tokenizer: Any, target: Path) -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from textual.widgets import Log
+from textual.widgets import RichLog
 
 from engine.api import Alert
 
 
-class AlertLog(Log):
-    """One line per alert: when, which rule, on what value, and what it did."""
+class AlertLog(RichLog):
+    """One line per alert: when, which rule, on what value, and what it did.
+
+    A RichLog, not a Log: Log measures new lines in a thread worker, which fails with
+    NoActiveAppError (a traceback at the person) when the app quits while it runs.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=500, auto_scroll=True)
+        super().__init__(id=id, max_lines=500, auto_scroll=True, markup=False)
         self.count = 0
 
     def show_report(self, alerts: list[Alert]) -> None:
@@ -22,7 +26,7 @@ class AlertLog(Log):
         self.clear()
         self.count = 0
         if not alerts:
-            self.write_line("no alerts")
+            self.write("no alerts")
         for alert in alerts:
             self.add(alert.model_dump())
 
@@ -34,7 +38,7 @@ class AlertLog(Log):
         ts = record.get("ts")
         when = time.strftime("%H:%M:%S ", time.localtime(ts)) if isinstance(ts, int | float) else ""
         step = record.get("first_step", record.get("step", "?"))
-        self.write_line(
+        self.write(
             f"{when}{str(record.get('action', 'warn')).upper():<4} {record.get('rule', '?')}: "
             f"{record.get('metric', '?')} = {record.get('value', '?')} at step {step}"
         )

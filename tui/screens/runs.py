@@ -65,10 +65,15 @@ class RunsScreen(Screen[None]):
         self.app.call_from_thread(self._show_disk_rows, rows)
 
     def _show_disk_rows(self, rows: list[tuple[str, tuple[str, ...]]]) -> None:
-        if self.table.row_count or not rows or not self.is_mounted:
-            return  # the engine answered first: its rows are fuller
+        if not self.table_ready or self.table.row_count or not rows:
+            return  # the app is closing, or the engine answered first: its rows are fuller
         self.table.show(rows)
         self.query_one("#runs-note", Label).update(f"{len(rows)} run(s), read from the files while the engine starts")
+
+    @property
+    def table_ready(self) -> bool:
+        """Whether the table is still there (not while the app closes)."""
+        return self.is_mounted and bool(self.query(RunsTable))
 
     @property
     def table(self) -> RunsTable:
@@ -101,6 +106,8 @@ class RunsScreen(Screen[None]):
             return
         finally:
             self.refreshing, self.refreshed_at = False, time.monotonic()
+        if not self.table_ready:
+            return  # the app quit while the engine answered: nothing left to fill
         self.table.show(rows)
         fallback = "  (this engine has no /runs/summary: loss, eval, pass rates and gate not shown)"
         note.update(f"{len(rows)} run(s){fallback if self.fallback else ''}" if rows else "no runs in this campaign")

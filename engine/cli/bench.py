@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,13 @@ from engine.api.bench import JudgedDelta
 from engine.bench.formats import FORMAT_CHOICES
 from engine.bench.store import ModelRef, parse_ref
 from engine.cli.client import EngineClient
-from engine.cli.common import Outcome, Say, add_checkpoint_option, campaign_of
+from engine.cli.common import Outcome, Say, add_checkpoint_option, campaign_of, text_table
 from engine.runs.jobs import job_dir
+from engine.store.campaign import Campaign
 
 
 def _rate(passed: int, total: int) -> str:
     return f"{passed}/{total}" + (f" ({passed / total:.1%})" if total else "")
-
-
-def _table(header: list[str], rows: Iterable[list[str]]) -> str:
-    """Plain aligned columns (the TUI draws the real tables)."""
-    rows = [header, *rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
 
 
 # -- bench import --------------------------------------------------------------------------
@@ -67,25 +59,30 @@ def cmd_bench_import(args: argparse.Namespace, say: Say) -> Outcome:
 # -- bench run -----------------------------------------------------------------------------
 
 
+def _generate_in_engine(campaign: Campaign, client: EngineClient, say: Say) -> Callable[[ModelRef, Path, int], Path]:
+    """What ``bench run`` and ``bench judge`` generate with: a job in the engine's queue (one GPU job at a time)."""
+    from engine.bench.run import BenchWorkerFailed
+
+    def generate(ref: ModelRef, suite: Path, samples: int) -> Path:
+        client.ensure_running()
+        request = JobRequest(kind="bench", run=ref.run, checkpoint=ref.step, suite=str(suite), samples=samples)
+        job = client.run_job(request, say)
+        if job.state != "finished" or job.output is None:
+            raise BenchWorkerFailed(f"bench generation {job.state}: {job.error}", path=job_dir(campaign, job.id))
+        return Path(job.output)
+
+    return generate
+
+
 def cmd_bench_run(args: argparse.Namespace, say: Say) -> Outcome:
     """Generate with the run's model in a worker and score each suite row."""
-    from engine.bench.run import BenchWorkerFailed, run_suite
+    from engine.bench.run import run_suite
 
     campaign = campaign_of(args)
     with EngineClient(campaign) as client:
-
-        def generate(ref: ModelRef, suite: Path, samples: int) -> Path:
-            # Generation loads the model: a job in the engine's queue, one GPU job at a time.
-            client.ensure_running()
-            request = JobRequest(kind="bench", run=ref.run, checkpoint=ref.step, suite=str(suite), samples=samples)
-            job = client.run_job(request, say)
-            if job.state != "finished" or job.output is None:
-                raise BenchWorkerFailed(f"bench generation {job.state}: {job.error}", path=job_dir(campaign, job.id))
-            return Path(job.output)
-
         summary = run_suite(
             campaign, args.run, Path(args.suite), samples=args.samples, checkpoint=args.checkpoint, say=say,
-            generate=generate,
+            generate=_generate_in_engine(campaign, client, say),
         )  # fmt: skip
     benches = ", ".join(f"{name} {_rate(b.passed, b.total)}" for name, b in summary.benches.items())
     return Outcome(summary, f"{summary.run}: {benches} ({summary.rows} rows in {summary.seconds:.1f} s)")
@@ -97,7 +94,6 @@ def cmd_bench_run(args: argparse.Namespace, say: Say) -> Outcome:
 def cmd_bench_judge(args: argparse.Namespace, say: Say) -> Outcome:
     """Generate with the run's model in a worker, then have [judge]'s LLM score every answer."""
     from engine.bench.judge import judge_suite
-    from engine.bench.run import BenchWorkerFailed
 
     campaign = campaign_of(args)
 
@@ -107,15 +103,7 @@ def cmd_bench_judge(args: argparse.Namespace, say: Say) -> Outcome:
             print(f"\r  judged {done}/{total}", end=end, file=sys.stderr, flush=True)
 
     with EngineClient(campaign) as client:
-
-        def generate(ref: ModelRef, suite: Path, samples: int) -> Path:
-            client.ensure_running()  # generation loads the model: a job in the engine's queue
-            request = JobRequest(kind="bench", run=ref.run, checkpoint=ref.step, suite=str(suite), samples=samples)
-            job = client.run_job(request, say)
-            if job.state != "finished" or job.output is None:
-                raise BenchWorkerFailed(f"bench generation {job.state}: {job.error}", path=job_dir(campaign, job.id))
-            return Path(job.output)
-
+        generate = _generate_in_engine(campaign, client, say)
         summary = judge_suite(
             campaign, args.run, Path(args.suite), samples=args.samples, repeats=args.repeats,
             checkpoint=args.checkpoint, say=say, generate=generate, progress=progress,
@@ -147,7 +135,7 @@ def _diff_text(result: BenchDiff) -> str:
             delta,
             *(str(n) for n in (t.kept, t.lost, t.gained, t.still_failing, t.flaky)),
         ])  # fmt: skip
-    lines.append(_table(header, rows))
+    lines.append(text_table(header, rows))
     flaky = set(result.flaky)
     marks = {"kept": "✓", "lost": "✗", "gained": "+", "still_failing": "·", "only_candidate": "?", "only_baseline": "?"}
     titles = {
@@ -181,7 +169,7 @@ def _judged_diff_text(result: BenchDiff) -> list[str]:
     for bench, judged in result.judged.items():
         rows = [_delta_text(f"{bench} (shared categories)", judged)]
         rows += [_delta_text(f"  {name}", delta) for name, delta in judged.categories.items()]
-        lines += ["", _table(["judged", "baseline", "candidate", "delta", "95% interval", ""], rows)]
+        lines += ["", text_table(["judged", "baseline", "candidate", "delta", "95% interval", ""], rows)]
         lines += [f"  ! {warning}" for warning in judged.warnings]
     if result.steps.note:
         lines += ["", f"! {result.steps.note}"]
@@ -205,7 +193,7 @@ def _skipped(warnings: list[str]) -> list[str]:
 
 
 def _show_text(show: BenchShow) -> str:
-    table = _table(
+    table = text_table(
         ["run", "bench", "passed", "flaky", "samples"],
         ([r.run, r.bench, _rate(r.passed, r.total), str(r.flaky), str(r.rows)] for r in show.pass_rates),
     )

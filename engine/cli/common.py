@@ -9,7 +9,7 @@ main hands them (stderr with ``--json``, stdout otherwise).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,3 +48,12 @@ def add_checkpoint_option(parser: argparse.ArgumentParser) -> None:
 def campaign_of(args: argparse.Namespace) -> Campaign:
     """The campaign named by ``--campaign`` (default: the current directory)."""
     return Campaign.open(args.campaign)
+
+
+def text_table(header: list[str], rows: Iterable[list[str]]) -> str:
+    """Plain aligned columns, the CLI's one table (the TUI draws the real ones)."""
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

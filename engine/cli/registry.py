@@ -12,8 +12,7 @@ import argparse
 from typing import Any
 
 from engine.api import RegistryEntry, RegistryHistory, RegistryResult
-from engine.cli.bench import _table  # the CLI's one plain-columns table
-from engine.cli.common import Outcome, Say, campaign_of
+from engine.cli.common import Outcome, Say, campaign_of, text_table
 
 REFUSED = 1
 
@@ -72,7 +71,7 @@ def _history_text(history: RegistryHistory) -> str:
         lines.append(f"  ({history.note})")
     if history.entries:
         header = ["seq", "time", "action", "from -> to", "gate", "by", "reason"]
-        lines += ["", _table(header, (_who_what(e) for e in reversed(history.entries)))]
+        lines += ["", text_table(header, (_who_what(e) for e in reversed(history.entries)))]
     return "\n".join(lines)
 
 

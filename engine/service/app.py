@@ -30,6 +30,7 @@ from engine.service.job_routes import add_job_routes
 from engine.service.monitor_routes import add_monitor_routes
 from engine.service.overview_routes import add_overview_routes
 from engine.service.registry_routes import add_registry_routes
+from engine.service.run_summary import RunSummaries
 from engine.service.stream import (
     end_cursor,
     format_campaign_cursor,
@@ -68,14 +69,16 @@ def create_app(campaign: Campaign, *, core: EngineCore | None = None, token: str
     app.state.shutdown = asyncio.Event()
     _install_auth(app, token)
     _install_errors(app)
-    add_monitor_routes(app, engine.supervisor)  # first: /runs/summary before /runs/{run}
+    # One RunSummaries for the Runs table and the overview: each run's files are followed once.
+    summaries = RunSummaries(campaign)
+    add_monitor_routes(app, engine.supervisor, summaries)  # first: /runs/summary before /runs/{run}
     _add_run_routes(app, engine)
     add_job_routes(app, engine.supervisor)
     _add_stream_routes(app, engine)
     add_bench_routes(app, campaign)
     add_decide_routes(app, campaign)
     add_registry_routes(app, campaign)
-    add_overview_routes(app, campaign)
+    add_overview_routes(app, campaign, summaries)
 
     @app.get("/health", response_model=Health)
     def health() -> Health:

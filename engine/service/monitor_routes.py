@@ -39,11 +39,10 @@ DEFAULT_TAIL, MAX_TAIL = 200, 5000
 _CLASSES = ("kept", "lost", "gained", "still_failing", "only_candidate", "only_baseline")
 
 
-def add_monitor_routes(app: FastAPI, supervisor: Supervisor) -> None:
+def add_monitor_routes(app: FastAPI, supervisor: Supervisor, summaries: RunSummaries) -> None:
     """Register the monitor routes; ``/runs/summary`` must come before ``/runs/{run}``."""
     campaign = supervisor.campaign
     indexes = MetricIndexes()
-    summaries = RunSummaries(campaign)
 
     @app.get("/runs/summary", response_model=list[RunSummary])
     def runs_summary() -> list[RunSummary]:

@@ -26,9 +26,8 @@ LAUNCH_EVENTS = frozenset({"started", "resumed"})
 END_EVENTS = frozenset({"stopped", "finished", "failed"})
 
 
-def add_overview_routes(app: FastAPI, campaign: Campaign) -> None:
-    """Register ``GET /runs/{run}/overview`` (its own RunSummaries: the figures are those of ``/runs/summary``)."""
-    summaries = RunSummaries(campaign)
+def add_overview_routes(app: FastAPI, campaign: Campaign, summaries: RunSummaries) -> None:
+    """Register ``GET /runs/{run}/overview``; its figures are ``/runs/summary``'s, from the same followers."""
 
     @app.get("/runs/{run}/overview", response_model=RunOverview)
     def overview(run: str) -> RunOverview:

@@ -15,14 +15,25 @@ from engine.api import (
     BenchRow,
     BenchRowsPage,
     BenchShow,
+    DiffBenchTotals,
+    DiffTotals,
     FlakyRow,
     GateResult,
     JudgedBench,
     PassRate,
 )
-from engine.bench.compare import diff, flaky_rows, judged_summary, pass_rates, require_results, resolve_baseline
+from engine.bench.compare import (
+    CLASSES,
+    diff,
+    flaky_rows,
+    judged_summary,
+    pass_rates,
+    require_results,
+    resolve_baseline,
+)
 from engine.bench.db import opened
 from engine.bench.gate import evaluate_gate
+from engine.bench.stats import mcnemar_exact
 from engine.bench.store import bench_files, parse_ref, resolve_ref
 from engine.errors import TunedeckError
 from engine.store.campaign import Campaign
@@ -144,3 +155,21 @@ def run_bench_facts(campaign: Campaign, runs: list[str]) -> dict[str, tuple[dict
                     continue
                 facts[run] = (rates, "passed" if verdict.passed else "failed")
     return facts
+
+
+def diff_totals(campaign: Campaign, candidate: str, against: str | None) -> DiffTotals:
+    """``GET /bench/totals``: bench_diff's per-bench totals and p-value, counted in DuckDB (queries/diff_totals.sql),
+    without the row keys (8 MB on a 500k-row diff)."""
+    ref = str(parse_ref(candidate))
+    baseline, is_production = resolve_baseline(campaign, against)
+    with opened(campaign) as db:
+        for side in (ref, baseline):
+            require_results(db, side)
+        db.materialise("diff_joined", "diff_joined", candidate=ref, baseline=baseline)
+        benches = {record.pop("bench"): DiffBenchTotals(**record) for record in db.records("diff_totals")}
+    count = {name: sum(getattr(totals, name) for totals in benches.values()) for name in CLASSES}
+    shared = any(count.values())  # as bench_diff: no test when the two runs share no row
+    p_value = mcnemar_exact(count["lost"], count["gained"]) if shared else None
+    return DiffTotals(
+        candidate=ref, baseline=baseline, baseline_is_production=is_production, p_value=p_value, benches=benches
+    )

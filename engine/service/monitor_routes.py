@@ -6,8 +6,8 @@
 - ``GET /runs/{run}/console``: the last lines of the worker's console (engine.service.console);
 - ``GET /bench/rows`` and ``/bench/anchors``: a diff's rows paged in DuckDB, and the anchor
   matrix (engine.bench.answers);
-- ``GET /bench/totals``: a diff's per-bench counts and p-value without its rows (``/bench/diff``
-  lists every row key: 8 MB for a 500k-row diff).
+- ``GET /bench/totals``: a diff's per-bench counts and p-value without its rows
+  (engine.bench.answers.diff_totals; ``/bench/diff`` lists every row key: 8 MB for a 500k-row diff).
 
 The routes are sync (they read files and DuckDB), so FastAPI runs them in its threadpool; the
 indexes lock per run.
@@ -20,19 +20,14 @@ from typing import Annotated
 from fastapi import FastAPI, Query
 from fastapi.responses import PlainTextResponse
 
-from engine.api import AnchorMatrix, BenchRowsPage, DiffBenchTotals, MetricNames, MetricSeries, RunSummary
+from engine.api import AnchorMatrix, BenchRowsPage, MetricNames, MetricSeries, RunSummary
 from engine.api.monitor import MAX_BUCKETS, MAX_PAGE, DiffTotals
 from engine.bench import answers
-from engine.bench.compare import CLASSES, require_results, resolve_baseline
-from engine.bench.db import opened
-from engine.bench.stats import mcnemar_exact
-from engine.bench.store import parse_ref
 from engine.errors import TunedeckError
 from engine.service.console import tail_lines
 from engine.service.metric_index import MetricIndexes
 from engine.service.run_summary import RunSummaries
 from engine.service.supervisor import Supervisor
-from engine.store.campaign import Campaign
 
 DEFAULT_BUCKETS = 400
 DEFAULT_TAIL, MAX_TAIL = 200, 5000
@@ -91,7 +86,7 @@ def add_monitor_routes(app: FastAPI, supervisor: Supervisor, summaries: RunSumma
         candidate: Annotated[str, Query(description="RUN or RUN@STEP")],
         against: Annotated[str | None, Query(description="a run, or 'production' (default)")] = None,
     ) -> DiffTotals:
-        return _diff_totals(campaign, candidate, against)
+        return answers.diff_totals(campaign, candidate, against)
 
     @app.get("/bench/anchors", response_model=AnchorMatrix)
     def bench_anchors(
@@ -99,23 +94,6 @@ def add_monitor_routes(app: FastAPI, supervisor: Supervisor, summaries: RunSumma
         rows: Annotated[str | None, Query(description="comma-separated task ids or bench:task_id (no [gate])")] = None,
     ) -> AnchorMatrix:
         return answers.anchor_matrix(campaign, _csv(runs), _csv(rows))[0]
-
-
-def _diff_totals(campaign: Campaign, candidate: str, against: str | None) -> DiffTotals:
-    """The per-bench totals of bench_diff, counted in DuckDB (queries/diff_totals.sql): no row keys."""
-    ref = str(parse_ref(candidate))
-    baseline, is_production = resolve_baseline(campaign, against)
-    with opened(campaign) as db:
-        for side in (ref, baseline):
-            require_results(db, side)
-        db.materialise("diff_joined", "diff_joined", candidate=ref, baseline=baseline)
-        benches = {record.pop("bench"): DiffBenchTotals(**record) for record in db.records("diff_totals")}
-    count = {name: sum(getattr(totals, name) for totals in benches.values()) for name in CLASSES}
-    shared = any(count.values())  # as bench_diff: no test when the two runs share no row
-    p_value = mcnemar_exact(count["lost"], count["gained"]) if shared else None
-    return DiffTotals(
-        candidate=ref, baseline=baseline, baseline_is_production=is_production, p_value=p_value, benches=benches
-    )
 
 
 def _csv(text: str | None) -> list[str] | None:

@@ -15,11 +15,12 @@ fields, task) and ``eval.jsonl`` (held out: no prompt of it is in the other two)
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from engine.demo.tiny_datasets import write_tiny_datasets
 
 SESSION = Path(__file__).resolve().parent.parent
 SFT_ROWS, GRPO_ROWS, EVAL_PER_TASK = 800, 400, 8
@@ -127,14 +128,7 @@ def datasets() -> dict[str, list[dict[str, Any]]]:
 
 def write(out: Path) -> list[Path]:
     """Write every file under ``out/datasets/tiny/``; returns their paths."""
-    folder = out / "datasets" / "tiny"
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, rows in datasets().items():
-        path = folder / name
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        written.append(path)
-    return written
+    return write_tiny_datasets(out, datasets())
 
 
 def main() -> None:

@@ -108,7 +108,6 @@ def train(run_dir: Path, *, resume: bool) -> int:
     started = time.time()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     step = trainer.state.global_step
-    _leave_process_group()
     if not is_main:
         return 0
     if stop.stopped_at is not None:  # decided by all ranks together, at this step
@@ -127,19 +126,6 @@ def train(run_dir: Path, *, resume: bool) -> int:
         adapter=str(paths.adapter),
     )
     return 0
-
-
-def _leave_process_group() -> None:
-    """End a torchrun job's process group in every rank once training is over (nothing after it is collective).
-
-    A rank that exits with the group alive leaves gloo's threads to the interpreter's teardown, which
-    now and then aborts it ("terminate called without an active exception", exit -6) and fails the job.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()  # both ranks are past their last collective before either tears down
-        dist.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:

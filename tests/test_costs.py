@@ -24,12 +24,10 @@ def add_run(root: Path, name: str, text: str) -> None:
 def test_undeclared_figures_stay_none_in_sums() -> None:
     a = run_cost(CostSettings(gpu_hours=2.0, training_usd=3.5))
     b = run_cost(CostSettings(eval_usd=1.25))
-    none = {"eval_usd": None, "data_usd": None, "judge_usd": None}
+    none = {"eval_usd": None, "data_usd": None, "judge_usd": None, "generation_s": None, "judging_s": None}
     assert a == RunCost(gpu_hours=2.0, training_usd=3.5, **none, total_usd=3.5)
     total = sum_costs([a, b])
-    assert total == RunCost(
-        gpu_hours=2.0, training_usd=3.5, eval_usd=1.25, data_usd=None, judge_usd=None, total_usd=4.75
-    )
+    assert total == RunCost(**{**none, "eval_usd": 1.25}, gpu_hours=2.0, training_usd=3.5, total_usd=4.75)
     assert sum_costs([]) == RunCost(gpu_hours=None, training_usd=None, **none, total_usd=None)
 
 
@@ -50,6 +48,8 @@ def test_status_json_sums_per_run_and_per_campaign(tmp_path: Path) -> None:
         "data_usd": None,
         "judge_usd": None,
         "total_usd": 0.75,
+        "generation_s": None,
+        "judging_s": None,
     }
     assert "r3" not in answer["costs"]
     assert answer["cost_total"] == {
@@ -59,9 +59,11 @@ def test_status_json_sums_per_run_and_per_campaign(tmp_path: Path) -> None:
         "data_usd": 10.0,
         "judge_usd": None,
         "total_usd": 13.0,
+        "generation_s": None,
+        "judging_s": None,
     }
     text = tunedeck("status", "--campaign", str(root)).stdout
-    assert "cost: $13.00, 1.5 GPU h over 2 run(s) that declare a [cost]" in text
+    assert "cost: $13.00, 1.5 GPU h over 2 run(s) with a [cost] or a measured bench" in text
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,8 @@ def test_the_judge_spend_bench_judge_measured_is_summed(tmp_path: Path) -> None:
         {"ts": 1.0, "event": "bench_judge", "cost_usd": 0.25, "judged": 36},
         {"ts": 2.0, "event": "bench_judge", "cost_usd": 0.5, "judged": 36},  # judged again: paid again
         {"ts": 3.0, "event": "bench_judge", "cost_usd": None},  # a judge without prices
+        {"ts": 3.5, "event": "bench", "generation_s": 4.25},
+        {"ts": 3.6, "event": "bench_judge", "generation_s": 2.0, "judging_s": -1},  # nonsense is not counted
     ]
     text = "".join(json.dumps(e) + "\n" for e in events) + '{"ts": 4.0, "event": "bench_ju'  # a torn last line
     (root / "runs" / "judged" / "events.jsonl").write_text(text)
@@ -97,3 +101,4 @@ def test_the_judge_spend_bench_judge_measured_is_summed(tmp_path: Path) -> None:
     assert answer["costs"]["judged"]["judge_usd"] == 0.75
     assert answer["costs"]["judged"]["total_usd"] == 0.75
     assert (answer["cost_total"]["judge_usd"], answer["cost_total"]["total_usd"]) == (0.75, 2.75)
+    assert (answer["costs"]["judged"]["generation_s"], answer["costs"]["judged"]["judging_s"]) == (6.25, None)

@@ -226,3 +226,32 @@ def test_repeats_give_intervals_and_a_diff_inside_the_noise_says_so(judged: tupl
         assert delta.ci_low is not None
         assert delta.inside_noise is not None
     assert diff.steps.same is True
+
+
+@pytest.mark.slow
+def test_bench_show_and_the_report_give_what_judging_cost(tmp_path: Path, tiny_model: Path) -> None:
+    from tests.helpers import tunedeck_here
+
+    with JudgeServer(latency_s=0.02) as server:
+        camp = _campaign(tmp_path / "campaign", tiny_model, server.url)
+        suite = _suite(camp.root / "suites" / "madison.jsonl", [("gt-01", "ground_truth", "ok"), ("gt-02", "a", "ok")])
+        first = judge_suite(camp, "r1", suite, checkpoint=0, env={KEY_ENV: SECRET})
+        second = judge_suite(camp, "r1", suite, checkpoint=0, repeats=2, env={KEY_ENV: SECRET})
+    assert first.cost_usd is not None
+    assert second.cost_usd is not None
+    done = tunedeck_here("bench", "show", "r1@0", "--campaign", str(camp.root), "--json")
+    assert done.returncode == 0, done.stderr
+    cost = json.loads(done.stdout)["costs"]["r1"]
+    assert cost["judge_usd"] == pytest.approx(first.cost_usd + second.cost_usd)  # judged twice: paid twice
+    assert cost["generation_s"] == pytest.approx(first.generation_s + second.generation_s)
+    assert cost["judging_s"] == pytest.approx(first.judging_s + second.judging_s)
+    assert cost["total_usd"] == pytest.approx(cost["judge_usd"])
+    text = tunedeck_here("bench", "show", "r1@0", "--campaign", str(camp.root)).stdout
+    assert f"r1 spent: judge ${cost['judge_usd']:,.4f}, generation " in text
+    report = tunedeck_here("report", "--campaign", str(camp.root), "--json")
+    assert report.returncode == 0, report.stderr
+    section = next(s for s in json.loads(report.stdout)["sections"] if s["id"] == "costs")
+    table = next(b for b in section["blocks"] if b.get("kind") == "table")
+    assert "Bench time" in table["headers"]
+    r1 = next(row for row in table["rows"] if row[0] == "r1")
+    assert r1[table["headers"].index("Bench time")].endswith("judge)")

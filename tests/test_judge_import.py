@@ -167,3 +167,56 @@ def test_a_real_effect_is_outside_the_noise(camp: Campaign) -> None:
     judged = diff["judged"]["probe"]
     assert judged["delta"] == pytest.approx(2.5, abs=0.5)
     assert judged["inside_noise"] is False
+
+
+def _import_auto(camp: Campaign, path: Path, ref: str, *extra: str) -> dict[str, Any]:
+    done = tunedeck_here("bench", "import", str(path), "--run", ref, *extra, "--campaign", str(camp.root), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_format_auto_knows_a_judged_file_and_tunedeck_rows_keep_their_judge_fields(camp: Campaign) -> None:
+    lines = _lines({"ground_truth": ("gt", 3, 7.0)})
+    lines[1]["judge"] = "Here you go:\n```json\n" + json.dumps(_verdict(6.0, overall_score=9.0)) + "\n```"
+    lines[2]["judge"] = {"voice": 9}  # incomplete: a judge error
+    path = write_jsonl(camp.root.parent / "foundry-probe.jsonl", lines)
+    assert _import_auto(camp, path, "r1", "--bench", "probe")["format"] == "judged"
+    written = camp.root / "bench" / "r1" / "probe.jsonl"
+    first = [json.loads(line) for line in written.read_text().splitlines()]
+    assert first[1]["judge_overall"] == 9.0
+    # What bench judge or --format judged wrote, imported again as tunedeck rows: nothing dropped.
+    assert _import_auto(camp, written, "r2")["format"] == "tunedeck"
+    again = [json.loads(line) for line in (camp.root / "bench" / "r2" / "probe.jsonl").read_text().splitlines()]
+    assert again == [{**row, "run": "r2"} for row in first]
+    show = json.loads(tunedeck_here("bench", "show", "--campaign", str(camp.root), "--json").stdout)
+    assert show["judged"]["r2"]["probe"] == show["judged"]["r1"]["probe"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [("tokens_in", -3, "expected an integer >= 0"), ("critical_failures", "broke", "expected a list of strings"),
+     ("judge_overall", "high", "expected a number or null"), ("judge_model", 7, "expected a string")],
+)  # fmt: skip
+def test_a_bad_judge_field_in_tunedeck_rows_is_named(camp: Campaign, field: str, value: Any, why: str) -> None:
+    row = {"task_id": "a", "bench": "probe", "passed": True, "score": 5.0, field: value}
+    path = write_jsonl(camp.root.parent / "rows.jsonl", [row, {**row, "task_id": "b", field: None}])
+    summary = _import_auto(camp, path, "r1")
+    assert summary["rows"] == 1
+    assert summary["skipped"] == 1
+    assert summary["reasons"][0].startswith(f"{path}:1: {field}: {why}")
+
+
+def test_a_judge_error_is_no_evaluation_so_never_a_lost_row(camp: Campaign) -> None:
+    lines = _lines({"ground_truth": ("gt", 4, 8.0)})
+    _import(camp, lines, "base")
+    unreadable = [dict(line) for line in lines]
+    unreadable[0]["judge"] = '{"voice": 8, "rhetor'  # cut off: a judge error, not a failed answer
+    _import(camp, unreadable, "cand")
+    done = tunedeck_here("bench", "diff", "cand", "--against", "base", "--campaign", str(camp.root), "--json")
+    assert done.returncode == 0, done.stderr
+    diff = json.loads(done.stdout)
+    assert diff["lost"] == []
+    assert diff["kept"] == ["probe:gt-02", "probe:gt-03", "probe:gt-04"]
+    assert diff["only_baseline"] == ["probe:gt-01"]
+    rates = json.loads(tunedeck_here("bench", "show", "cand", "--campaign", str(camp.root), "--json").stdout)
+    assert [(r["passed"], r["total"]) for r in rates["pass_rates"]] == [(3, 3)]

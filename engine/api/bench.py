@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from engine.api.base import ApiModel
+from engine.api.runs import RunCost
 
 
 class BenchTotals(ApiModel):
@@ -131,6 +132,11 @@ class BenchShow(ApiModel):
     pass_rates: list[PassRate]
     flaky: list[FlakyRow]
     judged: dict[str, dict[str, JudgedBench]]
+    costs: dict[str, RunCost] = Field(
+        default_factory=dict,
+        description="run -> its cost ledger (judge spend, generation and judging time, declared [cost]), "
+        "for the runs shown that have one",
+    )
 
 
 class BenchShowWithWarnings(BenchShow):

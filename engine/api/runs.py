@@ -99,6 +99,10 @@ class RunCost(ApiModel):
     data_usd: JsonFloat | None
     judge_usd: JsonFloat | None = Field(description="measured: what `bench judge` paid its judge (bench_judge events)")
     total_usd: JsonFloat | None = Field(description="training + eval + data + judge, over what is known")
+    generation_s: JsonFloat | None = Field(
+        description="measured: seconds `bench run` and `bench judge` spent generating with the run's model"
+    )
+    judging_s: JsonFloat | None = Field(description="measured: seconds `bench judge` waited on its judge")
 
 
 class CampaignStatus(ApiModel):

@@ -36,6 +36,7 @@ from engine.bench.gate import evaluate_gate
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import bench_files, parse_ref, resolve_ref
 from engine.errors import TunedeckError
+from engine.runs.costs import campaign_costs
 from engine.store.campaign import Campaign
 
 RowsSort = Literal["bench", "task_id", "klass"]
@@ -55,7 +56,11 @@ def bench_show(campaign: Campaign, runs: list[str] | None = None) -> tuple[Bench
                 for run, benches in (judged_summary(db, judge.weights, refs) if judge else {}).items()
             },
         )
-        return show, list(db.warnings)
+        warnings = list(db.warnings)
+    shown = {parse_ref(r.run).run for r in show.pass_rates} | {parse_ref(run).run for run in show.judged}
+    costs, _total, problems = campaign_costs(campaign)
+    show.costs = {run: cost for run, cost in costs.items() if run in shown}
+    return show, warnings + problems
 
 
 def bench_diff(

@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 
 import queries
-from engine.bench.rows import check_row
+from engine.bench.rows import JUDGE_ERROR, check_row
 from engine.bench.store import bench_files, bench_root
 from engine.errors import BenchQueryError, TunedeckError
 from engine.store.campaign import Campaign, ensure_private_dir
@@ -38,7 +38,7 @@ from engine.store.jsonl import scan_jsonl
 log = logging.getLogger(__name__)
 
 # Bumped whenever the table's shape changes: an older cache is then rebuilt from the files.
-SCHEMA_VERSION = 4  # 4: verdicts' latency sums in sample order (deterministic)
+SCHEMA_VERSION = 5  # 4: verdicts' latency sums in sample order (deterministic); 5: judge errors no verdict
 CACHE_FILE = "bench.duckdb"
 
 # What tells a file changed: (size, mtime_ns, inode). A replace by rename always gets a new inode.
@@ -201,7 +201,7 @@ class BenchDB:
             self.con.execute("DELETE FROM verdicts WHERE list_contains($r, run)", {"r": runs})
             self.con.execute(
                 f"INSERT INTO verdicts SELECT * FROM ({queries.load('task_verdicts')}) WHERE list_contains($r, run)",
-                {"r": runs},
+                {"r": runs, "judge_error": JUDGE_ERROR},
             )
             self.con.execute("COMMIT")
         except BaseException:

@@ -20,12 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.bench.rows import bench_row, is_valid_bench_name
+from engine.bench.rows import JUDGE_ERROR, JUDGE_FIELDS, bench_row, is_valid_bench_name
 from engine.bench.suite import SCORERS, SuiteRow, parse_suite_row
 from engine.errors import ImportFormatError, NotFoundError
 from engine.store.jsonl import scan_jsonl
 
-JUDGE_ERROR = "judge error: "
 # Filled in for a row without a scorer, so the generation worker's suite loader accepts it.
 _PLACEHOLDER = {"expected": ""}
 
@@ -97,19 +96,3 @@ def judged_row(
         out[key] = judgement.get(key)
     out["critical_failures"] = critical
     return out
-
-
-# The judge's own fields, after the canonical ones (read back by the bench layer's JSONL only).
-JUDGE_FIELDS = (
-    "judge_overall",
-    "critical_failures",
-    "answer",
-    "repeat",
-    "judge_model",
-    "rubric_sha256",
-    "tokens_in",
-    "tokens_out",
-    "cost_usd",
-    "judge_latency_ms",
-    "judge_requests",
-)

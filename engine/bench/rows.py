@@ -25,6 +25,27 @@ from engine.store.numbers import is_integer, is_number
 ROW_FIELDS = ("run", "bench", "task_id", "passed", "error", "score", "scores", "sample", "latency_ms")
 # Optional keys kept when present; anything else is dropped on import.
 EXTRA_FIELDS = ("category", "completion", "prompt")
+# A judged row's own fields (engine.bench.judge_rows), after the canonical ones. Kept when a
+# judged bench file is imported again with --format tunedeck: its cost and provenance too.
+JUDGE_FIELDS = (
+    "judge_overall",
+    "critical_failures",
+    "answer",
+    "repeat",
+    "judge_model",
+    "rubric_sha256",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "judge_latency_ms",
+    "judge_requests",
+)
+_JUDGE_INTEGERS = frozenset({"answer", "repeat", "tokens_in", "tokens_out", "judge_requests"})
+_JUDGE_NUMBERS = frozenset({"judge_overall", "cost_usd", "judge_latency_ms"})
+
+# How a judged row's ``error`` starts when the judge's answer could not be read: that row is no
+# evaluation of the model (no score, no verdict, never a 0 or a failure).
+JUDGE_ERROR = "judge error: "
 
 # Bench names become file names (bench/<run>/<bench>.jsonl): EvalPlus's "humaneval+" needs the plus.
 _BENCH_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$")
@@ -92,6 +113,32 @@ def _finite_or_none(value: Any, *, path: str, line: int, field: str) -> float | 
     return float(value)
 
 
+def _judge_fields(obj: dict[str, Any], *, path: str, line: int) -> dict[str, Any]:
+    """The judge fields of a row written by ``bench judge`` (or ``--format judged``), validated."""
+    out: dict[str, Any] = {}
+    for key in JUDGE_FIELDS:
+        if key not in obj:
+            continue
+        value = obj[key]
+        if value is None:
+            out[key] = None
+        elif key in _JUDGE_INTEGERS:
+            if not is_integer(value) or value < 0:
+                raise ImportFormatError(f"expected an integer >= 0, got {value!r}", path=path, line=line, field=key)
+            out[key] = int(value)
+        elif key in _JUDGE_NUMBERS:
+            out[key] = _finite_or_none(value, path=path, line=line, field=key)
+        elif key == "critical_failures":
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ImportFormatError("expected a list of strings", path=path, line=line, field=key)
+            out[key] = list(value)
+        elif not isinstance(value, str):
+            raise ImportFormatError(f"expected a string, got {value!r}", path=path, line=line, field=key)
+        else:
+            out[key] = value
+    return out
+
+
 def check_row(obj: Any, *, run: str, bench: str | None, path: str, line: int) -> dict[str, Any]:
     """Validate one tunedeck-format row (as written by tunedeck or by a user's script).
 
@@ -125,7 +172,8 @@ def check_row(obj: Any, *, run: str, bench: str | None, path: str, line: int) ->
             raise ImportFormatError("expected an object of category scores", path=path, line=line, field="scores")
         scores = {str(k): _finite_or_none(v, path=path, line=line, field=f"scores.{k}") for k, v in scores.items()}
     extras = {key: obj[key] for key in EXTRA_FIELDS if isinstance(obj.get(key), str)}
-    return bench_row(
+    judge = _judge_fields(obj, path=path, line=line)
+    row = bench_row(
         run,
         name,
         str(task_id),
@@ -137,10 +185,14 @@ def check_row(obj: Any, *, run: str, bench: str | None, path: str, line: int) ->
         latency_ms=_finite_or_none(obj.get("latency_ms"), path=path, line=line, field="latency_ms"),
         **extras,
     )
+    row.update(judge)
+    return row
 
 
 __all__ = [
     "EXTRA_FIELDS",
+    "JUDGE_ERROR",
+    "JUDGE_FIELDS",
     "ROW_FIELDS",
     "bench_row",
     "check_row",

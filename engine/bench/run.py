@@ -113,6 +113,7 @@ def run_suite(
     paths = campaign.run(model_ref.run)
 
     tell(f"generating {len(rows)} rows x {samples} with {model_ref.run}'s {choice.label} model")
+    generating = time.monotonic()
     if generate is not None:
         completions = _completions(generate(model_ref, suite, samples), rows, samples)
     else:
@@ -123,6 +124,7 @@ def run_suite(
             completions = _completions(out, rows, samples)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    generation_s = round(time.monotonic() - generating, 3)
 
     tests = sum(row.tests is not None for row in rows) * samples
     if tests:
@@ -156,7 +158,10 @@ def run_suite(
     replace_benches(campaign, model_ref, by_bench)  # suite order within each sample
     # The next diff finds these rows in the cache (or loads them itself when it could not be used).
     refresh_cache(campaign, [bench_file(campaign, model_ref, bench) for bench in by_bench])
-    record_event(paths.events, "bench", ref=name, suite=str(suite), model=choice.label, samples=samples, benches=totals)
+    record_event(
+        paths.events, "bench", ref=name, suite=str(suite), model=choice.label, samples=samples, benches=totals,
+        generation_s=generation_s,
+    )  # fmt: skip
     summary = BenchRunSummary(
         run=name,
         rows=len(items),

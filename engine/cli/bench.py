@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.api import BenchDiff, BenchShow, JobRequest, JudgedBench, JudgedStats
+from engine.api import BenchDiff, BenchShow, JobRequest, JudgedBench, JudgedStats, RunCost
 from engine.api.bench import JudgedDelta
 from engine.bench.formats import FORMAT_CHOICES
 from engine.bench.store import ModelRef, parse_ref
@@ -206,7 +206,22 @@ def _show_text(show: BenchShow) -> str:
             if entry.evaluations > entry.rows:  # repeats or samples: each mean with its noise
                 parts: list[tuple[str, JudgedStats | JudgedBench]] = [("all", entry), *entry.categories.items()]
                 lines += [f"  {name}: {_noise_text(stats)}" for name, stats in parts if stats.mean is not None]
+    lines += [f"{run} spent: {spent}" for run, cost in show.costs.items() if (spent := _spend_text(cost))]
     return "\n".join(lines)
+
+
+def _spend_text(cost: RunCost) -> str:
+    """What benching a run cost: the judge's dollars, generation and judging time ('' if nothing measured)."""
+    parts = []
+    if cost.judge_usd is not None:
+        parts.append(f"judge ${cost.judge_usd:,.4f}")
+    if cost.generation_s is not None:
+        parts.append(f"generation {cost.generation_s:,.1f} s")
+    if cost.judging_s is not None:
+        parts.append(f"judging {cost.judging_s:,.1f} s")
+    if parts and cost.total_usd is not None and cost.total_usd != cost.judge_usd:
+        parts.append(f"${cost.total_usd:,.2f} in all with its declared [cost]")
+    return ", ".join(parts)
 
 
 def _noise_text(stats: JudgedStats | JudgedBench) -> str:

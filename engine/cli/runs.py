@@ -127,7 +127,9 @@ def _cost_line(label: str, cost: RunCost, runs: int) -> str:
     parts = [f"${cost.total_usd:,.2f}" if cost.total_usd is not None else "no dollars declared"]
     if cost.gpu_hours is not None:
         parts.append(f"{cost.gpu_hours:,.1f} GPU h")
-    return f"{label}: {', '.join(parts)} over {runs} run(s) that declare a [cost]"
+    if cost.generation_s is not None or cost.judging_s is not None:
+        parts.append(f"bench {(cost.generation_s or 0) + (cost.judging_s or 0):,.0f} s")
+    return f"{label}: {', '.join(parts)} over {runs} run(s) with a [cost] or a measured bench"
 
 
 def cmd_stop(args: argparse.Namespace, say: Say) -> Outcome:

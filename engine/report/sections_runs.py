@@ -87,7 +87,7 @@ def costs(ctx: ReportContext) -> ReportSection | None:
     if not per_run:
         return (
             ReportSection(
-                id="costs", title=title, blocks=[text("No run declares a [cost] or was judged at a price."), *blocks]
+                id="costs", title=title, blocks=[text("No run declares a [cost] or has a measured bench."), *blocks]
             )
             if blocks
             else None
@@ -101,9 +101,10 @@ def costs(ctx: ReportContext) -> ReportSection | None:
         note = declared.note if declared is not None and declared.note else MISSING
         rows.append([run.name, *_cost_figures(cost), dollars(cost.total_usd), note])
     rows.append(["**Total**", *_cost_figures(total), f"**{dollars(total.total_usd)}**", MISSING])
-    headers = ["Run", "GPU hours", "Training", "Eval", "Data gen", "Judge", "Total", "Note"]
+    headers = ["Run", "GPU hours", "Training", "Eval", "Data gen", "Judge", "Bench time", "Total", "Note"]
     legend = (
-        "As each run's run.toml `[cost]` declares it, plus the judge spend `bench judge` measured; "
+        "As each run's run.toml `[cost]` declares it, plus what tunedeck measured: the judge spend of "
+        "`bench judge`, and the bench time (generation by `bench run` and `bench judge`, and judging); "
         "— where nothing is declared or measured (never counted as 0)."
     )
     return ReportSection(id="costs", title=title, blocks=[table(headers, rows), text(legend), *blocks])
@@ -111,4 +112,13 @@ def costs(ctx: ReportContext) -> ReportSection | None:
 
 def _cost_figures(cost: RunCost) -> list[str]:
     dollar_figures = (cost.training_usd, cost.eval_usd, cost.data_usd, cost.judge_usd)
-    return [number(cost.gpu_hours), *(dollars(v) for v in dollar_figures)]
+    return [number(cost.gpu_hours), *(dollars(v) for v in dollar_figures), _bench_time(cost)]
+
+
+def _bench_time(cost: RunCost) -> str:
+    """Generation + judging seconds, with the split when both were measured."""
+    if cost.generation_s is None and cost.judging_s is None:
+        return MISSING
+    if cost.generation_s is None or cost.judging_s is None:
+        return f"{(cost.generation_s or cost.judging_s or 0):,.1f} s"
+    return f"{cost.generation_s + cost.judging_s:,.1f} s ({cost.generation_s:,.1f} gen + {cost.judging_s:,.1f} judge)"

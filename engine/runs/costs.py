@@ -2,8 +2,10 @@
 
 Most of it tunedeck cannot measure (a GPU hour rented elsewhere, data bought or generated): a person
 writes the figures down once and status and report add them up. What it does measure is the
-judge's bill: every ``tunedeck bench judge`` appends a ``bench_judge`` event with its ``cost_usd``,
-and those are summed as ``judge_usd`` (a judging repeated is paid twice, so it counts twice). A
+judge's bill and the bench's time: every ``tunedeck bench judge`` appends a ``bench_judge`` event
+with its ``cost_usd``, ``generation_s`` and ``judging_s``, and every ``bench run`` a ``bench`` event
+with its ``generation_s``; they are summed as ``judge_usd``, ``generation_s`` and ``judging_s`` (a
+judging repeated is paid twice, so it counts twice). A
 figure nobody declared or measured stays None — never 0 — so a sum says "not known" instead of
 claiming a run was free.
 """
@@ -21,8 +23,16 @@ from engine.store.config import CostSettings
 from engine.store.jsonl import read_jsonl
 from engine.store.numbers import is_number
 
-FIGURES = ("gpu_hours", "training_usd", "eval_usd", "data_usd", "judge_usd")
+FIGURES = ("gpu_hours", "training_usd", "eval_usd", "data_usd", "judge_usd", "generation_s", "judging_s")
 DOLLARS = ("training_usd", "eval_usd", "data_usd", "judge_usd")
+DECLARED = ("gpu_hours", "training_usd", "eval_usd", "data_usd")
+# The events whose figures tunedeck measured itself: (event, field) -> the RunCost figure they add to.
+MEASURED = {
+    ("bench_judge", "cost_usd"): "judge_usd",
+    ("bench_judge", "generation_s"): "generation_s",
+    ("bench_judge", "judging_s"): "judging_s",
+    ("bench", "generation_s"): "generation_s",
+}
 
 
 def _add(values: Iterable[float | None]) -> float | None:
@@ -30,16 +40,22 @@ def _add(values: Iterable[float | None]) -> float | None:
     return sum(declared) if declared else None
 
 
-def run_cost(cost: CostSettings, judge_usd: float | None = None) -> RunCost:
-    """One run's declared figures and its measured judge spend, with the dollars added up."""
-    figures = {name: getattr(cost, name) for name in FIGURES if name != "judge_usd"} | {"judge_usd": judge_usd}
+def run_cost(cost: CostSettings, measured: dict[str, float | None] | None = None) -> RunCost:
+    """One run's declared figures and what tunedeck measured (``measured_spend``), the dollars added up."""
+    figures: dict[str, float | None] = {name: getattr(cost, name) for name in DECLARED}
+    figures |= {name: (measured or {}).get(name) for name in FIGURES if name not in DECLARED}
     return RunCost(**figures, total_usd=_add(figures[name] for name in DOLLARS))
 
 
-def judge_spend(events: Path) -> float | None:
-    """What the run's ``bench judge`` calls paid (``cost_usd`` of its bench_judge events); None: none priced."""
-    paid = [e.get("cost_usd") for e in read_jsonl(events, strict=False) if e.get("event") == "bench_judge"]
-    return _add(float(v) for v in paid if is_number(v) and math.isfinite(v))
+def measured_spend(events: Path) -> dict[str, float | None]:
+    """The run's bench events summed: judge dollars and generation / judging seconds (None: none measured)."""
+    found: dict[str, list[float]] = {figure: [] for figure in MEASURED.values()}
+    for event in read_jsonl(events, strict=False):
+        for (kind, key), figure in MEASURED.items():
+            value = event.get(key) if event.get("event") == kind else None
+            if is_number(value) and math.isfinite(value) and value >= 0:
+                found[figure].append(float(value))
+    return {figure: (round(sum(values), 6) if values else None) for figure, values in found.items()}
 
 
 def sum_costs(costs: Iterable[RunCost]) -> RunCost:
@@ -59,7 +75,7 @@ def campaign_costs(campaign: Campaign) -> tuple[dict[str, RunCost], RunCost, lis
         except TunedeckError as exc:
             warnings.append(f"cost of {name} not counted: {exc}")
             continue
-        judged = judge_spend(campaign.run(name).events)
-        if declared is not None or judged is not None:
-            costs[name] = run_cost(declared or CostSettings(), judged)
+        measured = measured_spend(campaign.run(name).events)
+        if declared is not None or any(value is not None for value in measured.values()):
+            costs[name] = run_cost(declared or CostSettings(), measured)
     return costs, sum_costs(costs.values()), warnings

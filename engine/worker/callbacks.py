@@ -49,7 +49,8 @@ class MetricsCallback(TrainerCallback):
             return
         now = time.time()
         record: dict[str, Any] = {"step": state.global_step, "ts": round(now, 3), **logs}
-        tokens = logs.get("num_input_tokens_seen")
+        # The Trainer's count, or GRPO's own (TRL logs its running total as ``num_tokens``).
+        tokens = logs.get("num_input_tokens_seen", logs.get("num_tokens"))
         if isinstance(tokens, int | float) and "loss" in logs:
             if self._last_tokens is not None and now > self._last_tokens[0]:
                 seen = tokens - self._last_tokens[1]

@@ -2,7 +2,8 @@
 
 The first JSON object decides: an object with an ``"eval"`` object is EvalPlus; a line with
 ``doc_id`` and ``resps``/``filtered_resps``/``metrics`` is lm-eval; ``task_id`` + ``passed`` +
-``result`` is human-eval; ``task_id`` + ``passed`` is tunedeck's own rows. Files that are
+``result`` is human-eval; ``task_id`` + ``passed`` is tunedeck's own rows; a prompt id with a
+judge's verdict (``judge``, ``judgment``, ...) is a judged results file (Foundry style). Files that are
 results of these tools but carry no per-task verdicts (lm-eval's aggregate ``results_*.json``,
 generated samples not yet evaluated) are refused with what to pass instead.
 """
@@ -15,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench.formats.common import open_text
+from engine.bench.formats.judged import ID_KEYS, VERDICT_KEYS
 from engine.errors import ImportFormatError
 
 # How many non-blank lines to read looking for one JSON object (the first may be torn).
 _PROBE_LINES = 50
 EXPECTED = (
     "expected lm-eval samples_*.jsonl (--log_samples), an EvalPlus *eval_results.json, "
-    "a human-eval *_results.jsonl or tunedeck bench rows"
+    "a human-eval *_results.jsonl, judged results (an id and a judge verdict per line) or tunedeck bench rows"
 )
 _LM_EVAL_AGGREGATE = frozenset({"configs", "versions", "n-shot", "config", "higher_is_better", "group_subtasks"})
 
@@ -48,6 +50,8 @@ def classify(obj: dict[str, Any]) -> str | None:
         return "lm-eval"
     if "task_id" in obj and "passed" in obj:
         return "human-eval" if "result" in obj else "tunedeck"
+    if any(key in obj for key in ID_KEYS) and any(obj.get(key) is not None for key in VERDICT_KEYS):
+        return "judged"
     return None
 
 

@@ -7,7 +7,8 @@ A line carries a task id (``task_id``, ``id`` or ``prompt_id``), optionally ``ca
 (fences, prose, missing commas, PT-BR decimal commas). The components are the campaign's
 ``[judge] weights``; the row's ``score`` is their weighted average and the judge's own overall is
 kept as ``judge_overall``. A verdict without every component is imported as a judge error
-(``scores`` null, left out of the means, never a 0). Only with ``--format judged``.
+(``scores`` null, left out of the means, never a 0). ``--format auto`` picks this format for a
+line with an id and a verdict key; lines whose scores sit at top level need ``--format judged``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from typing import Any
 
 from engine.bench.formats.common import Sink, bench_name, iter_objects, task_id_of
 from engine.bench.judge_parse import VerdictError, parse_verdict, weighted_overall
-from engine.bench.judge_rows import JUDGE_ERROR
-from engine.bench.rows import bench_row
+from engine.bench.rows import JUDGE_ERROR, bench_row
 from engine.store.numbers import is_integer
 
 NAME = "judged"
 DEFAULT_BENCH = "judged"
-_ID_KEYS = ("task_id", "id", "prompt_id")
+ID_KEYS = ("task_id", "id", "prompt_id")
 _ANSWER_KEYS = ("response", "completion", "answer")
-_VERDICT_KEYS = ("judge", "judgment", "judge_response", "evaluation", "verdict")
+VERDICT_KEYS = ("judge", "judgment", "judge_response", "evaluation", "verdict")
 
 
 def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -38,7 +38,7 @@ def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]
 
 def _verdict_row(obj: dict[str, Any], weights: dict[str, float]) -> tuple[dict[str, Any], str | None]:
     """The judge's fields for a row, and the parse error when the verdict lacks a component."""
-    key, verdict = _first(obj, _VERDICT_KEYS)
+    key, verdict = _first(obj, VERDICT_KEYS)
     if verdict is None:
         # A line whose scores sit at top level is its own verdict (``{"id": .., "voice": 8, ...}``).
         verdict = obj
@@ -63,7 +63,7 @@ def parse(path: Path, sink: Sink, *, run: str, bench: str | None) -> None:
         raise sink.error("--format judged needs [judge] weights in campaign.toml (the rubric's components)")
     name = bench or bench_name(path.name.split(".")[0], fallback=DEFAULT_BENCH)
     for lineno, obj in iter_objects(path, sink):
-        id_key, raw_id = _first(obj, _ID_KEYS)
+        id_key, raw_id = _first(obj, ID_KEYS)
         task_id = task_id_of(raw_id)
         if task_id is None:
             sink.skip(sink.error("missing (task_id, id or prompt_id)", line=lineno, field=id_key or "task_id"))

@@ -7,6 +7,11 @@ from typing import Any
 from engine.runs.launch import PreparedRun
 from engine.worker.models import has_cuda
 
+# Methods whose batches hold ``input_ids`` for the Trainer to count. ORPO's and CPO's hold only
+# prompt_/chosen_/rejected_input_ids: counting would log a warning every step and a false 0
+# tokens/s. GRPO counts its prompts and completions itself (TRL's ``num_tokens``).
+_TRAINER_COUNTS_TOKENS = frozenset({"sft", "dpo", "kto"})
+
 
 def training_kwargs(prepared: PreparedRun, precision: str) -> dict[str, Any]:
     """Keyword arguments for TrainingArguments or any TRL config (DPOConfig, GRPOConfig, ...).
@@ -48,7 +53,7 @@ def training_kwargs(prepared: PreparedRun, precision: str) -> dict[str, Any]:
         ddp_find_unused_parameters=False,
         remove_unused_columns=False,
         prediction_loss_only=True,
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="non_padding" if prepared.config.method.name in _TRAINER_COUNTS_TOKENS else "no",
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,

@@ -377,7 +377,7 @@ async def test_bench_totals_are_the_diffs_totals_without_its_rows(bd6: httpx.Asy
         diff = (await bd6.get("/bench/diff", params=params)).json()
         totals = (await bd6.get("/bench/totals", params=params)).json()
         assert totals == {key: diff[key] for key in ("candidate", "baseline", "baseline_is_production", "p_value",
-            "benches")}  # fmt: skip
+            "benches", "judged", "steps")}  # fmt: skip
     # Against BD6 pass-1, which passes all 19 anchors: the six the seed lists as lost.
     assert (totals["benches"]["mbpp"]["lost"], totals["benches"]["humaneval"]["lost"]) == (1, 5)
     assert (await bd6.get("/bench/totals", params={"candidate": "nobody"})).status_code == 404

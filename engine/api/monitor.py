@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from engine.api.base import ApiModel, JsonFloat
-from engine.api.bench import DiffBenchTotals
+from engine.api.bench import DiffBenchTotals, JudgedBenchDiff, StepCheck
 
 MAX_BUCKETS = 4000
 MAX_PAGE = 1000
@@ -118,3 +118,5 @@ class DiffTotals(ApiModel):
     baseline_is_production: bool
     p_value: float | None = Field(description="exact McNemar on lost vs gained; None when no row is shared")
     benches: dict[str, DiffBenchTotals]
+    judged: dict[str, JudgedBenchDiff] = Field(description="judged benches both sides have, as in BenchDiff")
+    steps: StepCheck

@@ -26,6 +26,7 @@ from engine.bench.compare import (
     CLASSES,
     diff,
     flaky_rows,
+    judged_deltas,
     judged_summary,
     pass_rates,
     require_results,
@@ -33,6 +34,7 @@ from engine.bench.compare import (
 )
 from engine.bench.db import opened
 from engine.bench.gate import evaluate_gate
+from engine.bench.judge_compare import step_check
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import bench_files, parse_ref, resolve_ref
 from engine.errors import TunedeckError
@@ -172,9 +174,11 @@ def diff_totals(campaign: Campaign, candidate: str, against: str | None) -> Diff
             require_results(db, side)
         db.materialise("diff_joined", "diff_joined", candidate=ref, baseline=baseline)
         benches = {record.pop("bench"): DiffBenchTotals(**record) for record in db.records("diff_totals")}
+        judged, steps = judged_deltas(db, ref, baseline), step_check(db, ref, baseline)
     count = {name: sum(getattr(totals, name) for totals in benches.values()) for name in CLASSES}
     shared = any(count.values())  # as bench_diff: no test when the two runs share no row
     p_value = mcnemar_exact(count["lost"], count["gained"]) if shared else None
     return DiffTotals(
-        candidate=ref, baseline=baseline, baseline_is_production=is_production, p_value=p_value, benches=benches
-    )
+        candidate=ref, baseline=baseline, baseline_is_production=is_production, p_value=p_value, benches=benches,
+        judged=judged, steps=steps,
+    )  # fmt: skip

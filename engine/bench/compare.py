@@ -70,12 +70,12 @@ def diff(db: BenchDB, candidate: str, baseline: str, *, baseline_is_production: 
         only_baseline=rows["only_baseline"],
         p_value=mcnemar_exact(len(rows["lost"]), len(rows["gained"])) if shared else None,
         benches=benches,
-        judged=_judged_diff(db, candidate, baseline),
+        judged=judged_deltas(db, candidate, baseline),
         steps=step_check(db, candidate, baseline),
     )
 
 
-def _judged_diff(db: BenchDB, candidate: str, baseline: str) -> dict[str, Any]:
+def judged_deltas(db: BenchDB, candidate: str, baseline: str) -> dict[str, Any]:
     """Judged benches of both sides compared (coverage, noise), when campaign.toml declares [judge]."""
     judge = db.campaign.config.judge
     if judge is None:

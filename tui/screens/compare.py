@@ -178,7 +178,7 @@ class CompareScreen(Screen[None]):
             return await self.client.bench_totals(candidate, baseline)
         except EndpointMissing:  # an older engine: the whole diff, rows and all
             diff = await self.client.bench_diff(candidate, baseline)
-            fields = ("candidate", "baseline", "baseline_is_production", "p_value", "benches")
+            fields = ("candidate", "baseline", "baseline_is_production", "p_value", "benches", "judged", "steps")
             return DiffTotals(**{name: getattr(diff, name) for name in fields})
 
     async def _load_totals(self, candidate: str, baseline: str | None) -> bool:

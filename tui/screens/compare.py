@@ -28,6 +28,7 @@ from tui.widgets.anchor_matrix import AnchorMatrixTable
 from tui.widgets.bench_totals import BenchTotals
 from tui.widgets.diff_rows import CLASS_LABELS, DiffRows
 from tui.widgets.gate_verdict import GateVerdict
+from tui.widgets.judged_deltas import JudgedDeltas
 from tui.widgets.status_line import StatusLine
 
 PAGE = 50
@@ -85,6 +86,7 @@ class CompareScreen(Screen[None]):
         yield Label("", id="compare-head")
         yield GateVerdict(id="gate-verdict")
         yield BenchTotals(id="bench-totals")
+        yield JudgedDeltas(id="judged-deltas")
         with Horizontal(id="compare-body"):
             with Vertical(id="rows-pane"):
                 yield Label("", id="rows-filter")
@@ -140,6 +142,7 @@ class CompareScreen(Screen[None]):
             self._head("no run selected: pick one on Runs (1), then press 3")
             self.query_one(GateVerdict).show_message("no candidate")
             self.query_one(BenchTotals).show_message("no candidate")
+            self.query_one(JudgedDeltas).clear()
             self.load_matrix()
         else:
             self.load_overview(self.candidate, self.baseline)  # then the matrix, production known
@@ -189,12 +192,14 @@ class CompareScreen(Screen[None]):
             hint = "  (a: pick another baseline)" if "production" in str(exc) else ""
             self._head(f"{candidate}: {exc}{hint}")
             totals_view.show_message(f"no totals for {candidate}")
+            self.query_one(JudgedDeltas).clear()
             return False
         if totals.baseline_is_production:
             self.production = totals.baseline
         against = "production" if totals.baseline_is_production else "a: back to production"
         self._head(f"{candidate} against {totals.baseline} ({against})   a: pick the baseline")
         totals_view.show(totals)
+        self.query_one(JudgedDeltas).show(totals)
         self.benches = sorted(totals.benches)
         if self.bench not in self.benches:
             self.bench = None

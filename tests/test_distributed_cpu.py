@@ -192,3 +192,39 @@ def test_sigterm_to_one_rank_stops_both_at_the_same_step(make_run) -> None:  # t
     assert stopped["event"] == "stopped"
     assert stopped["reason"] == "SIGTERM"  # rank 0 learns why from the all-reduced flag
     _assert_every_rank_saved(run_dir, stopped["step"])
+
+
+GRPO_RUN = """\
+dataset = "datasets/grpo.jsonl"
+[method]
+name = "grpo"
+max_completion_length = 8
+[[method.rewards]]
+fn = "length"
+min_chars = 40
+[train]
+learning_rate = 5e-3
+batch_size = 8
+max_steps = 6
+logging_steps = 1
+save_steps = 1000
+seed = 0
+gpus = 2
+"""
+
+
+def test_grpo_on_two_ranks_logs_each_tasks_reward_over_both_ranks(make_run, campaign) -> None:  # type: ignore[no-untyped-def]
+    """With one task, task_reward/<task> is the mean over every completion: exactly TRL's ``reward``,
+    which is over both ranks. Rank 0's share alone differs (the lengths, so the rewards, vary)."""
+    from tests.helpers import grpo_rows, write_jsonl
+
+    rows = [{**row, "task": "only"} for row in grpo_rows(64, seed=1)]
+    write_jsonl(campaign.root / "datasets" / "grpo.jsonl", rows)
+    run_dir = make_run("grpo-two-ranks", text=GRPO_RUN)
+    with _worker(run_dir) as process:
+        _finish(process, timeout=240)
+    logged = [r for r in _lines(run_dir / "metrics.jsonl") if "reward" in r]
+    assert [r["step"] for r in logged] == list(range(1, 7))
+    assert any(r["rewards/length/std"] > 0 for r in logged)  # rewards vary: a share would show
+    for record in logged:
+        assert record["task_reward/only"] == pytest.approx(record["reward"], abs=1e-6), record["step"]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from accelerate.utils import gather_object
 from datasets import Dataset  # type: ignore[import-untyped]
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
@@ -43,13 +44,18 @@ class TunedeckGRPOTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, inputs: list[dict[str, Any]], *args: Any) -> torch.Tensor:
         rewards_per_func: torch.Tensor = super()._calculate_rewards(inputs, *args)
-        # The gathered rewards of every process; this process's rows are its own slice.
-        start = self.accelerator.process_index * len(inputs)
-        local = rewards_per_func[start : start + len(inputs)]
-        totals = (local * self.reward_weights.to(local.device).unsqueeze(0)).nansum(dim=1).tolist()
+        # TRL returns every process's rewards gathered in process order (its rewards/<fn> means are
+        # over all of them); the rows' indices are gathered the same way, so each task's mean is
+        # over every rank's completions too, not only this one's share. A collective: every rank
+        # computes rewards at the same points of the step.
+        indices = [example["row_index"] for example in inputs]
+        if self.accelerator.num_processes > 1:
+            indices = gather_object(indices)
+        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
+        totals = (rewards_per_func * weights).nansum(dim=1).tolist()
         by_task: dict[str, list[float]] = defaultdict(list)
-        for example, total in zip(inputs, totals, strict=True):
-            by_task[task_of(self._rows[example["row_index"]], self._task_field)].append(total)
+        for index, total in zip(indices, totals, strict=True):
+            by_task[task_of(self._rows[index], self._task_field)].append(total)
         model: Any = self.model
         mode = "train" if model.training else "eval"
         for task, values in by_task.items():

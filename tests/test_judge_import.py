@@ -129,8 +129,18 @@ def test_a_probe_against_a_longer_baseline_is_flagged(camp: Campaign) -> None:
     steps = json.loads(done.stdout)["steps"]
     assert steps["same"] is False
     assert "unequal step counts" in steps["note"]
-    assert "base@300 is the baseline at the same step" in steps["note"]
+    assert "base@300 is the baseline at the same step (--same-step)" in steps["note"]
     assert "unequal step counts" in done.stderr
+    # --same-step: the baseline run's checkpoint at the candidate's step, probe against probe.
+    args = ("bench", "diff", "cand@300", "--against", "base@861", "--same-step", "--campaign", str(camp.root))
+    same = json.loads(tunedeck_here(*args, "--json").stdout)
+    assert (same["baseline"], same["steps"]["same"], same["steps"]["note"]) == ("base@300", True, None)
+    _import(camp, _lines(FULL), "other@861")
+    refused = tunedeck_here("bench", "diff", "cand@300", "--against", "other", "--same-step", "--campaign",
+                            str(camp.root))  # fmt: skip
+    assert refused.returncode == 2
+    assert "no bench results for 'other@300', the baseline at cand@300's step" in refused.stderr
+    assert "tunedeck bench run other --checkpoint 300" in refused.stderr
 
 
 def test_repeats_give_intervals_and_a_delta_inside_the_noise_says_so(camp: Campaign) -> None:

@@ -32,12 +32,12 @@ from engine.bench.compare import (
     require_results,
     resolve_baseline,
 )
-from engine.bench.db import opened
+from engine.bench.db import BenchDB, opened
 from engine.bench.gate import evaluate_gate
-from engine.bench.judge_compare import step_check
+from engine.bench.judge_compare import step_check, step_of
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import bench_files, parse_ref, resolve_ref
-from engine.errors import TunedeckError
+from engine.errors import NotFoundError, TunedeckError
 from engine.runs.costs import campaign_costs
 from engine.store.campaign import Campaign
 
@@ -66,16 +66,41 @@ def bench_show(campaign: Campaign, runs: list[str] | None = None) -> tuple[Bench
 
 
 def bench_diff(
-    campaign: Campaign, candidate: str, against: str | None = None, *, field: str = "candidate"
+    campaign: Campaign,
+    candidate: str,
+    against: str | None = None,
+    *,
+    field: str = "candidate",
+    same_step: bool = False,
 ) -> tuple[BenchDiff, list[str]]:
     """KEPT / LOST / GAINED / STILL FAILING of ``candidate`` against ``against`` (production when None).
 
-    ``field`` names the candidate in an error (the CLI's argument is ``CANDIDATE``).
+    ``field`` names the candidate in an error (the CLI's argument is ``CANDIDATE``). ``same_step``
+    compares with the baseline run's checkpoint at the candidate's step (``BASE@300`` for
+    ``RUN@300``): a probe against a probe, never against a full-length run.
     """
     ref = str(parse_ref(candidate, field=field))
     baseline, is_production = resolve_baseline(campaign, against)
     with opened(campaign) as db:
+        if same_step:
+            baseline, is_production = _at_the_same_step(db, ref, baseline), False
         return diff(db, ref, baseline, baseline_is_production=is_production), list(db.warnings)
+
+
+def _at_the_same_step(db: BenchDB, candidate: str, baseline: str) -> str:
+    """The baseline run's ref at the candidate's step (probe vs probe), which must have been benched."""
+    step = step_of(db, candidate)
+    if step is None:
+        raise NotFoundError(f"the step of {candidate!r} is not known: name it (RUN@STEP)", field="CANDIDATE")
+    run = parse_ref(baseline).run
+    ref = f"{run}@{step}"
+    if not db.query("run_has_rows", run=ref):
+        raise NotFoundError(
+            f"no bench results for {ref!r}, the baseline at {candidate}'s step: bench that checkpoint first "
+            f"(tunedeck bench run {run} --checkpoint {step} --suite SUITE)",
+            path=db.campaign.root / "bench" / ref,
+        )
+    return ref
 
 
 def gate(campaign: Campaign, run: str, checkpoint: int | None = None) -> tuple[GateResult, list[str]]:

@@ -95,7 +95,8 @@ def judged_diff(found: Evaluations, candidate: str, baseline: str) -> dict[str, 
     return out
 
 
-def _step_of(db: BenchDB, ref: str) -> int | None:
+def step_of(db: BenchDB, ref: str) -> int | None:
+    """The training step behind a ref: RUN@STEP's, a run's last logged step, or None if unknown."""
     parsed = parse_ref(ref)
     if parsed.step is not None:
         return parsed.step
@@ -110,12 +111,12 @@ def _step_of(db: BenchDB, ref: str) -> int | None:
 
 def step_check(db: BenchDB, candidate: str, baseline: str) -> StepCheck:
     """Whether both sides trained as many steps; when not, which baseline ref would match."""
-    cand, base = _step_of(db, candidate), _step_of(db, baseline)
+    cand, base = step_of(db, candidate), step_of(db, baseline)
     same = None if cand is None or base is None else cand == base
     note = None
     if same is False:
         note = f"unequal step counts: {candidate} at step {cand}, {baseline} at step {base}"
         match = f"{parse_ref(baseline).run}@{cand}"
         if match != candidate and db.query("run_has_rows", run=match):
-            note += f"; {match} is the baseline at the same step"
+            note += f"; {match} is the baseline at the same step (--same-step)"
     return StepCheck(candidate_step=cand, baseline_step=base, same=same, note=note)

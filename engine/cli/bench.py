@@ -180,7 +180,9 @@ def cmd_bench_diff(args: argparse.Namespace, say: Say) -> Outcome:
     """KEPT / LOST / GAINED / STILL FAILING of a candidate against a baseline (production by default)."""
     from engine.bench.answers import bench_diff
 
-    result, warnings = bench_diff(campaign_of(args), args.candidate, args.against, field="CANDIDATE")
+    result, warnings = bench_diff(
+        campaign_of(args), args.candidate, args.against, field="CANDIDATE", same_step=args.same_step
+    )
     notes = [warning for judged in result.judged.values() for warning in judged.warnings]
     notes += [result.steps.note] if result.steps.note else []
     # The text of a 160k-row diff costs tens of milliseconds: only built when it is printed.
@@ -307,6 +309,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     dif = kinds.add_parser("diff", parents=[common], help="KEPT/LOST/GAINED rows of a run against another")
     dif.add_argument("candidate", metavar="CANDIDATE")
     dif.add_argument("--against", metavar="RUN", help="baseline run or 'production' (default)")
+    dif.add_argument(
+        "--same-step", action="store_true", help="against the baseline run's checkpoint at the candidate's step"
+    )
     dif.set_defaults(handler=cmd_bench_diff)
 
     show = kinds.add_parser("show", parents=[common], help="pass rates, flaky rows and judged scores")

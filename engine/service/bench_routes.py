@@ -29,8 +29,9 @@ def add_bench_routes(app: FastAPI, campaign: Campaign) -> None:
     def bench_diff(
         candidate: Annotated[str, Query(description="RUN or RUN@STEP")],
         against: Annotated[str | None, Query(description="a run, or 'production' (default)")] = None,
+        same_step: Annotated[bool, Query(description="against the baseline run at the candidate's step")] = False,
     ) -> BenchDiff:
-        return answers.bench_diff(campaign, candidate, against)[0]
+        return answers.bench_diff(campaign, candidate, against, same_step=same_step)[0]
 
     @app.get("/bench/gate/{run}", response_model=GateResult)
     def gate(run: str) -> GateResult:

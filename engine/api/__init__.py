@@ -19,6 +19,8 @@ from engine.api.bench import (
     GateResult,
     HarvestSummary,
     JudgedBench,
+    JudgedBenchDiff,
+    JudgedDelta,
     JudgedStats,
     PassRate,
 )
@@ -143,6 +145,8 @@ __all__ = [
     "JobStatus",
     "JsonFloat",
     "JudgedBench",
+    "JudgedBenchDiff",
+    "JudgedDelta",
     "JudgedStats",
     "MergeProbe",
     "MergeSummary",

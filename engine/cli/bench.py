@@ -13,8 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.api import BenchDiff, BenchShow, JobRequest, JudgedBench, JudgedStats, RunCost
-from engine.api.bench import JudgedDelta
+from engine.api import BenchDiff, BenchShow, JobRequest, JudgedBench, JudgedDelta, JudgedStats, RunCost
 from engine.bench.formats import FORMAT_CHOICES
 from engine.bench.store import ModelRef, parse_ref
 from engine.cli.client import EngineClient

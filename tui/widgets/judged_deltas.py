@@ -13,8 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.api import DiffTotals
-from engine.api.bench import JudgedBenchDiff, JudgedDelta
+from engine.api import DiffTotals, JudgedBenchDiff, JudgedDelta
 
 NONE = Text("—", style="dim")
 INSIDE = "inside the noise"
@@ -128,7 +127,7 @@ class JudgedDeltasView:
 
 
 class JudgedDeltas(Static):
-    """The judged benches' deltas against their noise; hidden for a diff with no judged bench."""
+    """The judged benches' deltas against their noise; hidden with no judged bench and no step mismatch."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)

@@ -5,4 +5,4 @@ import sys
 from engine.worker import runtime
 from engine.worker.train import main
 
-runtime.run_main(lambda: main(sys.argv[1:]))
+runtime.run_main(lambda: main(sys.argv[1:]), hard_exit=runtime.in_torchrun())

@@ -85,7 +85,7 @@ def train(run_dir: Path, *, resume: bool) -> int:
     if config.train.gpus > 1:
         # Checked in every rank too: the CLI and the service launch torchrun directly.
         _check_gpus(run_dir, config.train.gpus)
-        if "WORLD_SIZE" not in os.environ:
+        if not runtime.in_torchrun():
             return _relaunch_distributed(run_dir, resume, config.train.gpus)
     precision = resolve_precision(config, paths.run_toml)
     runtime.quiet_transformers()
@@ -148,4 +148,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    runtime.run_main(lambda: main(sys.argv[1:]))
+    runtime.run_main(lambda: main(sys.argv[1:]), hard_exit=runtime.in_torchrun())

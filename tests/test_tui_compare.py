@@ -251,7 +251,8 @@ async def test_failures_are_lines_a_person_can_act_on(tmp_path: Path) -> None:
         head = text_of(screen, "#compare-head")
         assert "no run is in production yet" in head
         assert "a: pick another baseline" in head
-        assert "no [gate]" in text_of(screen, "#gate-verdict")
+        assert "no gate: declare [gate]" in text_of(screen, "#gate-verdict")
+        assert screen.query_one("#gate-verdict").has_class("-none")  # borderless: one line
         await until(pilot, lambda: "no [gate] anchors" in text_of(screen, "#anchor-title"), "no-anchors line")
         # With a baseline picked, the rows come; `m` pins a row into the matrix.
         await until(pilot, lambda: bool(screen.refs), "refs listed")

@@ -31,6 +31,9 @@ from tui.widgets.gate_verdict import GateVerdict
 from tui.widgets.judged_deltas import JudgedDeltas
 from tui.widgets.status_line import StatusLine
 
+# How the engine's gate answer says the campaign declares none (engine.bench.gate.gate_config).
+NO_GATE = "no [gate] section"
+
 PAGE = 50
 # `c` walks the classes in the order a person reads a diff: what broke first.
 CLASS_CYCLE: tuple[str | None, ...] = ("lost", "gained", "still_failing", "kept", None)
@@ -212,7 +215,10 @@ class CompareScreen(Screen[None]):
         try:
             gate = await self.client.gate(candidate)
         except EngineCallError as exc:
-            verdict.show_message(str(exc))
+            if NO_GATE in str(exc):
+                verdict.show_no_gate()
+            else:
+                verdict.show_message(str(exc))
             return
         self.production = gate.production or self.production
         verdict.show(gate)

@@ -39,5 +39,11 @@ class GateVerdict(Static):
 
     def show_message(self, text: str) -> None:
         """No verdict: why (no [gate], no bench results, engine gone)."""
-        self.remove_class("-passed", "-failed")
+        self.remove_class("-passed", "-failed", "-none")
         self.update(Text(f"gate: {text}", style="italic"))
+
+    def show_no_gate(self) -> None:
+        """The campaign declares no [gate]: one borderless line, the screen's rows need the room."""
+        self.remove_class("-passed", "-failed")
+        self.add_class("-none")
+        self.update(Text("no gate: declare [gate] anchors, max_lost or min_pass_rate in campaign.toml", style="dim"))

@@ -38,7 +38,7 @@ from engine.bench.judge_compare import step_check, step_of
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import bench_files, parse_ref, resolve_ref
 from engine.errors import NotFoundError, TunedeckError
-from engine.runs.costs import campaign_costs
+from engine.runs.costs import run_costs
 from engine.store.campaign import Campaign
 
 RowsSort = Literal["bench", "task_id", "klass"]
@@ -60,8 +60,7 @@ def bench_show(campaign: Campaign, runs: list[str] | None = None) -> tuple[Bench
         )
         warnings = list(db.warnings)
     shown = {parse_ref(r.run).run for r in show.pass_rates} | {parse_ref(run).run for run in show.judged}
-    costs, _total, problems = campaign_costs(campaign)
-    show.costs = {run: cost for run, cost in costs.items() if run in shown}
+    show.costs, problems = run_costs(campaign, sorted(shown))
     return show, warnings + problems
 
 

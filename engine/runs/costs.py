@@ -67,9 +67,17 @@ def sum_costs(costs: Iterable[RunCost]) -> RunCost:
 
 def campaign_costs(campaign: Campaign) -> tuple[dict[str, RunCost], RunCost, list[str]]:
     """Every run's declared cost, their sum, and a warning per run.toml that could not be read."""
+    costs, warnings = run_costs(campaign, campaign.run_names())
+    return costs, sum_costs(costs.values()), warnings
+
+
+def run_costs(campaign: Campaign, names: Iterable[str]) -> tuple[dict[str, RunCost], list[str]]:
+    """These runs' ledgers (runs with nothing declared or measured left out), and a warning per bad run.toml."""
     costs: dict[str, RunCost] = {}
     warnings: list[str] = []
-    for name in campaign.run_names():
+    for name in names:
+        if not campaign.run(name).run_toml.is_file():
+            continue  # bench results imported under a name no run.toml declares: nothing to account
         try:
             declared = campaign.load_run(name).cost
         except TunedeckError as exc:
@@ -78,4 +86,4 @@ def campaign_costs(campaign: Campaign) -> tuple[dict[str, RunCost], RunCost, lis
         measured = measured_spend(campaign.run(name).events)
         if declared is not None or any(value is not None for value in measured.values()):
             costs[name] = run_cost(declared or CostSettings(), measured)
-    return costs, sum_costs(costs.values()), warnings
+    return costs, warnings

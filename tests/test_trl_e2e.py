@@ -100,7 +100,13 @@ def test_a_trl_run_streams_is_stopped_by_a_watch_rule_resumes_merges_and_benches
 ) -> None:
     head, rule, key = METHODS[method]
     toml = campaign.root / "campaign.toml"
-    watch = f'\n[[watch]]\nname = "{method}-rule"\n{rule}action = "stop"\n'
+    others = sorted(set(METHODS) - {method})
+    # The same condition scoped to the other methods (and to other runs): the engine must not apply it here.
+    watch = (
+        f'\n[[watch]]\nname = "{method}-rule"\n{rule}action = "stop"\nmethods = ["{method}"]\nruns = ["{method}*"]\n'
+        f'\n[[watch]]\nname = "not-this-method"\n{rule}action = "stop"\nmethods = {json.dumps(others)}\n'
+        f'\n[[watch]]\nname = "not-this-run"\n{rule}action = "stop"\nruns = ["other-*"]\n'
+    )
     toml.write_text(toml.read_text() + watch)
     run_toml = campaign.root / f"{method}.toml"
     run_toml.write_text(head + TRAIN.format(steps=400))
@@ -114,6 +120,7 @@ def test_a_trl_run_streams_is_stopped_by_a_watch_rule_resumes_merges_and_benches
     run_dir = campaign.run(method).root
     run_events = read_jsonl(run_dir / "events.jsonl")
     alert = next(e for e in run_events if e["event"] == "alert")
+    assert [e["rule"] for e in run_events if e["event"] == "alert"] == [f"{method}-rule"]
     records = read_metrics(run_dir / "metrics.jsonl")
     assert alert["first_step"] == next(r["step"] for r in records if key in r and r["step"] >= alert["first_step"])
     stopped = run_events[-1]

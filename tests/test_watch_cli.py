@@ -96,3 +96,59 @@ def test_watch_without_rules_or_alerts(tmp_path: Path) -> None:
     missing = tunedeck_here("watch", "ghost", "--campaign", str(campaign.root))
     assert missing.returncode == 2
     assert "no run named 'ghost'" in missing.stderr
+
+
+SCOPED = """
+[[watch]]
+name = "spike-here"
+metric = "grad_norm"
+above = 2.0
+runs = ["v4.*", "other"]
+
+[[watch]]
+name = "spike-elsewhere"
+metric = "grad_norm"
+above = 2.0
+runs = ["v5*"]
+
+[[watch]]
+name = "spike-preference-only"
+metric = "grad_norm"
+above = 2.0
+methods = ["dpo", "orpo"]
+
+[[watch]]
+name = "spike-sft-only"
+metric = "grad_norm"
+above = 2.0
+methods = ["sft"]
+"""
+
+
+def test_rules_watch_only_the_runs_and_methods_they_name(tmp_path: Path) -> None:
+    campaign = Campaign.create(tmp_path / "c", "scoped")
+    toml = campaign.root / "campaign.toml"
+    toml.write_text(toml.read_text() + SCOPED)
+    source = REPO / "tests" / "data" / "trainer_state" / "grpo_watch.json"
+    imported = tunedeck_here("import", "trainer-state", str(source), "--run", "v4.1", "--campaign", str(campaign.root))
+    assert imported.returncode == 0, imported.stderr
+    done = tunedeck_here("watch", "v4.1", "--campaign", str(campaign.root), "--json")
+    assert done.returncode == 0, done.stderr
+    # An imported run's run.toml declares no method: it is an sft run as far as rules go.
+    assert [a["rule"] for a in json.loads(done.stdout)["alerts"]] == ["spike-here", "spike-sft-only"]
+    run_toml = campaign.root / "runs" / "v4.1" / "run.toml"
+    run_toml.write_text('method = "dpo"\n' + run_toml.read_text())  # top-level: before any table
+    as_dpo = json.loads(tunedeck_here("watch", "v4.1", "--campaign", str(campaign.root), "--json").stdout)
+    assert [a["rule"] for a in as_dpo["alerts"]] == ["spike-here", "spike-preference-only"]
+
+
+def test_a_misspelt_method_or_an_empty_scope_is_refused_at_its_key(tmp_path: Path) -> None:
+    campaign = Campaign.create(tmp_path / "c", "scoped")
+    toml = campaign.root / "campaign.toml"
+    base = toml.read_text()
+    for extra, said in (('methods = ["grp"]', "watch.0.methods.0"), ("runs = []", "watch.0.runs")):
+        toml.write_text(base + f'\n[[watch]]\nname = "x"\nmetric = "loss"\nabove = 1\n{extra}\n')
+        done = tunedeck_here("status", "--campaign", str(campaign.root))
+        assert done.returncode == 2, done.stdout
+        assert said in done.stderr
+        assert "Traceback" not in done.stderr

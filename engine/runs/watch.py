@@ -26,6 +26,7 @@ from bisect import bisect_left, bisect_right
 from typing import Any
 
 from engine.api import Alert, WatchReport
+from engine.errors import TunedeckError
 from engine.store.campaign import Campaign
 from engine.store.metrics import merge_by_step, read_metrics
 from engine.store.numbers import as_number, is_integer
@@ -135,12 +136,28 @@ def evaluate(rules: list[WatchRule], records: list[dict[str, Any]]) -> list[Aler
     return _fired(tracks)
 
 
+def rules_for(campaign: Campaign, run: str) -> list[WatchRule]:
+    """The campaign's rules that watch ``run``: all but those whose ``runs`` or ``methods`` leave it out.
+
+    A run whose run.toml cannot be read has no known method: rules limited to methods skip it.
+    """
+    rules = list(campaign.config.watch)
+    if not any(rule.runs or rule.methods for rule in rules):
+        return rules
+    try:
+        method: str | None = campaign.load_run(run).method.name
+    except TunedeckError:
+        method = None
+    return [rule for rule in rules if rule.watches(run, method)]
+
+
 def watch_report(campaign: Campaign, run: str) -> WatchReport:
     """The alerts the campaign's watch rules raise on a run's recorded metrics (``tunedeck watch``, the service)."""
     campaign.load_run(run)
-    if not campaign.config.watch:
+    rules = rules_for(campaign, run)
+    if not rules:
         return WatchReport(alerts=[])  # nothing to judge: a 1M-line metrics file need not be read
-    return WatchReport(alerts=evaluate(list(campaign.config.watch), read_metrics(campaign.run(run).metrics)))
+    return WatchReport(alerts=evaluate(rules, read_metrics(campaign.run(run).metrics)))
 
 
 class WatchState:

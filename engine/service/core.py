@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.runs.run_state import TERMINAL_EVENTS, last_lifecycle_event, run_status
-from engine.runs.watch import Alert, WatchState
+from engine.runs.watch import Alert, WatchState, rules_for
 from engine.service.gpu import GpuMonitor
 from engine.service.ownership import EngineLock
 from engine.service.stream import STREAM_FILES, WakeHub, read_whole_lines
 from engine.service.supervisor import Supervisor
 from engine.store.campaign import Campaign, RunPaths, engine_paths, ensure_private_dir, record_event
 from engine.store.jsonl import JsonlWriter, read_jsonl
+from engine.store.watch_rules import WatchRule
 
 log = logging.getLogger("tunedeck.engine")
 
@@ -34,6 +35,7 @@ class RunWatch:
     """Live watch-rule state of one run, fed with its metric lines as they land."""
 
     state: WatchState
+    rules: list[WatchRule] = field(default_factory=list)  # the campaign's rules that watch this run
     offset: int = 0
     fired: set[str] = field(default_factory=set)
 
@@ -105,7 +107,8 @@ class EngineCore:
         watch = self._watches.get(run)
         if watch is None:
             recorded = {e.get("rule") for e in read_jsonl(paths.events, strict=False) if e.get("event") == "alert"}
-            watch = RunWatch(WatchState(list(self.campaign.config.watch)), fired={r for r in recorded if r})
+            rules = rules_for(self.campaign, run)
+            watch = RunWatch(WatchState(rules), rules=rules, fired={r for r in recorded if r})
             self._watches[run] = watch
         return watch
 
@@ -126,7 +129,7 @@ class EngineCore:
             return
         if _size(paths.metrics) < watch.offset:
             # metrics.jsonl was replaced (an import rewrote it): judge the new file from scratch.
-            watch.state = WatchState(list(self.campaign.config.watch))
+            watch.state = WatchState(watch.rules)
             watch.offset = 0
         lines, watch.offset = read_whole_lines(paths.metrics, watch.offset)
         for raw in lines:

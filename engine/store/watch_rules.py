@@ -7,11 +7,13 @@ documented where they are evaluated, in engine/runs/watch.py.
 from __future__ import annotations
 
 import math
+from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from engine.store.method_config import METHODS
 from engine.store.metrics import NON_METRIC_KEYS
 
 CONDITIONS = ("above", "below", "at_least", "at_most", "nonfinite", "plateau")
@@ -45,6 +47,14 @@ class WatchRule(_Strict):
     after_step: int | None = Field(None, ge=0, description="Only values with step >= this count.")
     before_step: int | None = Field(None, ge=0, description="Only values with step <= this count.")
     action: Literal["stop", "warn"] = "warn"
+    # Which runs it watches (all when absent): a DPO loss of 0.7 and an SFT loss of 0.7 are not
+    # the same alarm, and a GRPO-only signal need not be read on every run.
+    runs: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, min_length=1, description="Glob patterns of run names (fnmatch, e.g. 'v4.*'); all runs when absent."
+    )
+    methods: list[Literal[METHODS]] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, description="Training methods (sft, dpo, orpo, grpo, kto, cpo); all when absent."
+    )
 
     @field_validator("metric")
     @classmethod
@@ -69,6 +79,12 @@ class WatchRule(_Strict):
         if self.after_step is not None and self.before_step is not None and self.after_step > self.before_step:
             raise ValueError(f"after_step ({self.after_step}) is past before_step ({self.before_step})")
         return self
+
+    def watches(self, run: str, method: str | None) -> bool:
+        """Whether this rule applies to run ``run`` trained with ``method`` (None: not known)."""
+        return (self.runs is None or any(fnmatchcase(run, pattern) for pattern in self.runs)) and (
+            self.methods is None or method in self.methods
+        )
 
     def in_window(self, step: int) -> bool:
         """Whether a value logged at ``step`` is considered (both bounds inclusive)."""

@@ -23,20 +23,30 @@ from typing import Any
 from engine.api.bench import BenchJudgeSummary, BenchTotals
 from engine.bench.db import refresh_cache
 from engine.bench.judge_client import JudgeClient, JudgeRequestError
-from engine.bench.judge_parse import VerdictError, parse_verdict, weighted_overall
+from engine.bench.judge_parse import SCALE, VerdictError, parse_verdict, weighted_overall
 from engine.bench.judge_rows import judged_row, load_judge_suite
 from engine.bench.judge_rubric import Rubric, judge_messages, load_rubric
 from engine.bench.model_choice import choose_model
 from engine.bench.run import LOG_NAME, MAX_SAMPLES, Generate, _completions, _generate
 from engine.bench.store import ModelRef, bench_file, replace_benches, resolve_ref
 from engine.bench.suite import SuiteRow
-from engine.errors import ConfigError
+from engine.errors import ConfigError, TunedeckError
 from engine.store.campaign import CAMPAIGN_FILE, Campaign, record_event
 from engine.store.config import JudgeConfig
 from engine.store.jsonl import JsonlWriter, iter_jsonl, write_jsonl_atomic
+from engine.store.locks import ExclusiveLock
 
 MAX_REPEATS = 20
 STATE_DIR = ".judge"
+# Answers that say the judge itself is unusable (the key, the account, the address or the model):
+# every other request would get the same, so judging stops at the first one.
+SESSION_STATUSES = {401: "api_key_env", 402: "api_key_env", 403: "api_key_env", 404: "model", 405: "base_url"}
+
+
+class JudgeStopped(TunedeckError):
+    """The judge could not be used; nothing was written and what it did judge is kept for a resume."""
+
+
 # (judgements done, judgements in all), about each time one comes back.
 Progress = Callable[[int, int], None]
 
@@ -101,7 +111,7 @@ async def judge_one(client: JudgeClient, rubric: Rubric, task: Task) -> dict[str
             reply = await client.complete(messages, max_tokens=budget)
         except JudgeRequestError as exc:
             spent["judge_requests"] += exc.tries
-            return {**spent, "error": str(exc), "paid": attempt > 0, "rejudged": attempt > 0}
+            return {**spent, "error": str(exc), "paid": attempt > 0, "rejudged": attempt > 0, "status": exc.status}
         spent["tokens_in"] += reply.tokens_in
         spent["tokens_out"] += reply.tokens_out
         spent["judge_requests"] += reply.tries
@@ -109,7 +119,7 @@ async def judge_one(client: JudgeClient, rubric: Rubric, task: Task) -> dict[str
         cut = reply.finish_reason == "length"
         try:
             # An answer cut at max_tokens is not repaired: closing its braces could keep half a number.
-            verdict = parse_verdict(reply.text, components, repair=not cut)
+            verdict = parse_verdict(reply.text, components, repair=not cut, scale=SCALE)
         except VerdictError as exc:
             why = f"{exc}" + (f" (cut at max_tokens={budget})" if cut else "")
             continue
@@ -167,15 +177,30 @@ async def judge_tasks(
             async def one(task: Task) -> tuple[Task, dict[str, Any]]:
                 return task, await judge_one(client, rubric, task)
 
-            for finished in asyncio.as_completed([one(task) for task in todo]):
-                task, judgement = await finished
-                record = {"key": task.key, "digest": digests[task.key], **judgement}
-                if judgement["paid"]:
-                    writer.write(record)  # flushed now: a kill after this line costs nothing
-                results[task.key] = record
-                if progress is not None:
-                    progress(len(results), len(tasks))
+            pending = [asyncio.ensure_future(one(task)) for task in todo]
+            try:
+                for finished in asyncio.as_completed(pending):
+                    task, judgement = await finished
+                    record = {"key": task.key, "digest": digests[task.key], **judgement}
+                    if judgement["paid"]:
+                        writer.write(record)  # flushed now: a kill after this line costs nothing
+                    elif judgement.get("status") in SESSION_STATUSES:
+                        raise _stopped(judgement, sum(bool(r.get("paid")) for r in results.values()))
+                    results[task.key] = record
+                    if progress is not None:
+                        progress(len(results), len(tasks))
+            finally:  # stopped early: nothing more is sent (or paid for)
+                for future in pending:
+                    future.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
     return results, reused
+
+
+def _stopped(judgement: dict[str, Any], kept: int) -> JudgeStopped:
+    """Why judging stopped at an answer that every other request would get too."""
+    field = "judge." + SESSION_STATUSES[judgement["status"]]
+    said = f"the judge answered {judgement['error']}; stopped: every request would get the same"
+    return JudgeStopped(f"{said}. Nothing written; {kept} judgements kept for a resume", field=field)
 
 
 def _state_dir(campaign: Campaign, ref: ModelRef, suite: Path, samples: int) -> Path:
@@ -207,6 +232,23 @@ def _completions_for(
     found = _completions(produced, rows, samples)
     write_jsonl_atomic(kept, found.values())
     return found
+
+
+def _one_judging(state: Path, ref: ModelRef) -> ExclusiveLock:
+    """Held while judging into ``state``: a second judging of the same answers would pay for each one again."""
+    state.mkdir(parents=True, exist_ok=True)
+    return ExclusiveLock(state / "lock", what=f"another bench judge of {ref} with this suite is running")
+
+
+def _refuse_unanswered(campaign: Campaign, results: dict[str, dict[str, Any]]) -> None:
+    """No answer at all (the judge down, unreachable): writing only errors would replace the bench rows."""
+    if results and not any(r.get("paid") for r in results.values()):
+        first = next(iter(results.values()))["error"]
+        raise JudgeStopped(
+            f"the judge answered none of {len(results)} requests ({first}); nothing written: run again when it answers",
+            path=campaign.root / CAMPAIGN_FILE,
+            field="judge.base_url",
+        )
 
 
 def _check_counts(samples: int, repeats: int) -> None:
@@ -244,30 +286,33 @@ def judge_suite(
     rubric = load_rubric(campaign.root, config)
     choice = choose_model(campaign, model_ref.run, model_ref.step)
     state = _state_dir(campaign, model_ref, suite, samples)
-    state.mkdir(parents=True, exist_ok=True)
-
-    tell(f"generating {len(rows)} rows x {samples} with {model_ref.run}'s {choice.label} model")
-    completions = _completions_for(campaign, model_ref, rows, records, state, samples=samples, generate=generate)
-    generated = time.monotonic()
-    tasks = []
-    for answer in range(samples):
-        for row in rows:
-            found = completions[(row.bench, row.task_id, answer)]
-            completion, latency = str(found.get("completion", "")), found.get("latency_ms")
-            tasks += [Task(row, answer, repeat, completion, latency) for repeat in range(repeats)]
-    tell(f"judging {len(tasks)} answers with {config.model} at {config.base_url} ({config.concurrency} at once)")
-    log = state / "judged.jsonl"
-    results, reused = asyncio.run(judge_tasks(config, api_key, rubric, tasks, log, progress=progress))
-    judged = time.monotonic()
-    summary = _write(campaign, model_ref, tasks, results, config=config, rubric=rubric, repeats=repeats)
-    record_event(
-        campaign.run(model_ref.run).events, "bench_judge", ref=str(model_ref), suite=str(suite), model=choice.label,
-        samples=samples, repeats=repeats, judge_model=config.model, rubric_sha256=rubric.sha256,
-        judged=summary["judged"], errors=summary["errors"], tokens_in=summary["tokens_in"],
-        tokens_out=summary["tokens_out"], cost_usd=summary["cost_usd"],
-        generation_s=round(generated - started, 3), judging_s=round(judged - generated, 3),
-    )  # fmt: skip
-    shutil.rmtree(state, ignore_errors=True)
+    with _one_judging(state, model_ref):
+        tell(f"generating {len(rows)} rows x {samples} with {model_ref.run}'s {choice.label} model")
+        completions = _completions_for(campaign, model_ref, rows, records, state, samples=samples, generate=generate)
+        generated = time.monotonic()
+        tasks = []
+        for answer in range(samples):
+            for row in rows:
+                found = completions[(row.bench, row.task_id, answer)]
+                completion, latency = str(found.get("completion", "")), found.get("latency_ms")
+                tasks += [Task(row, answer, repeat, completion, latency) for repeat in range(repeats)]
+        tell(f"judging {len(tasks)} answers with {config.model} at {config.base_url} ({config.concurrency} at once)")
+        log = state / "judged.jsonl"
+        try:
+            results, reused = asyncio.run(judge_tasks(config, api_key, rubric, tasks, log, progress=progress))
+        except JudgeStopped as exc:
+            raise JudgeStopped(exc.message, path=campaign.root / CAMPAIGN_FILE, field=exc.field) from None
+        _refuse_unanswered(campaign, results)
+        judged = time.monotonic()
+        summary = _write(campaign, model_ref, tasks, results, config=config, rubric=rubric, repeats=repeats)
+        record_event(
+            campaign.run(model_ref.run).events, "bench_judge", ref=str(model_ref), suite=str(suite), model=choice.label,
+            samples=samples, repeats=repeats, judge_model=config.model, rubric_sha256=rubric.sha256,
+            judged=summary["judged"], errors=summary["errors"], tokens_in=summary["tokens_in"],
+            tokens_out=summary["tokens_out"], cost_usd=summary["cost_usd"],
+            generation_s=round(generated - started, 3), judging_s=round(judged - generated, 3),
+        )  # fmt: skip
+        shutil.rmtree(state, ignore_errors=True)
     return BenchJudgeSummary(
         run=str(model_ref), rows=len(tasks), resumed=reused, **summary,
         generation_s=round(generated - started, 3), judging_s=round(judged - generated, 3),

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from engine.store.config import JudgeConfig
+from engine.store.numbers import is_integer
 
 MAX_WAIT_S = 120.0  # the longest pause between two tries, whatever Retry-After says
 _SHOWN = 120
@@ -38,9 +40,10 @@ class JudgeReply:
 class JudgeRequestError(Exception):
     """The request failed for good (retries spent, or a status that retrying cannot fix)."""
 
-    def __init__(self, message: str, tries: int) -> None:
+    def __init__(self, message: str, tries: int, status: int | None = None) -> None:
         super().__init__(message)
         self.tries = tries
+        self.status = status  # the HTTP status of the last answer, None when none came
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -58,18 +61,23 @@ def retry_after_s(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _reply(body: Any, latency_ms: float, tries: int) -> JudgeReply:
+def _count(value: Any) -> int:
+    """A token count from a server's ``usage`` (0 for a missing, negative or non-integer one, never a crash)."""
+    return value if is_integer(value) and value >= 0 else 0
+
+
+def _reply(body: Any, latency_ms: float, tries: int, redact: Callable[[str], str]) -> JudgeReply:
     try:
         choice = body["choices"][0]
         text = choice["message"]["content"] or ""
     except (KeyError, IndexError, TypeError):
-        raise JudgeRequestError(f"not a chat-completions answer: {str(body)[:_SHOWN]}", tries) from None
+        raise JudgeRequestError(f"not a chat-completions answer: {redact(str(body))[:_SHOWN]}", tries) from None
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     return JudgeReply(
         text=str(text),
         finish_reason=choice.get("finish_reason"),
-        tokens_in=int(usage.get("prompt_tokens") or 0),
-        tokens_out=int(usage.get("completion_tokens") or 0),
+        tokens_in=_count(usage.get("prompt_tokens")),
+        tokens_out=_count(usage.get("completion_tokens")),
         latency_ms=round(latency_ms, 3),
         tries=tries,
     )
@@ -90,6 +98,12 @@ class JudgeClient:
             limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
         )
         self._slots = asyncio.Semaphore(config.concurrency)
+        self._api_key = api_key
+
+    def _redacted(self, text: str) -> str:
+        # A server or proxy may echo the Authorization header in its error body: that text ends
+        # up in bench rows on disk, so the key is cut out of it here.
+        return text.replace(self._api_key, "***") if self._api_key else text
 
     async def __aenter__(self) -> JudgeClient:
         return self
@@ -115,9 +129,13 @@ class JudgeClient:
             async with self._slots:  # a slot is held for the request only, not for the backoff
                 began = time.perf_counter()
                 try:
-                    response = await self._http.post("/chat/completions", json=payload)
-                except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    why = f"{type(exc).__name__} talking to {self.config.base_url}"
+                    # httpx's timeout is per read: a server dripping a byte a second would never
+                    # end. The whole request gets timeout_s.
+                    async with asyncio.timeout(self.config.timeout_s):
+                        response = await self._http.post("/chat/completions", json=payload)
+                except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as exc:
+                    what = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                    why = f"{what} talking to {self.config.base_url} (timeout_s={self.config.timeout_s:g})"
                 latency = (time.perf_counter() - began) * 1000.0
             if response is not None:
                 if response.status_code == 200:
@@ -125,10 +143,12 @@ class JudgeClient:
                         body = response.json()
                     except ValueError:
                         raise JudgeRequestError("the judge answered 200 with a non-JSON body", attempt + 1) from None
-                    return _reply(body, latency, attempt + 1)
-                why = f"HTTP {response.status_code}: {' '.join(response.text.split())[:_SHOWN]}"
+                    return _reply(body, latency, attempt + 1, self._redacted)
+                shown = " ".join(self._redacted(response.text).split())[:_SHOWN]
+                why = f"HTTP {response.status_code}: {shown}"
                 if response.status_code != 429 and response.status_code < 500:
-                    raise JudgeRequestError(why, attempt + 1)
+                    raise JudgeRequestError(why, attempt + 1, response.status_code)
             if attempt < self.config.retries:
                 await asyncio.sleep(self._wait(attempt, response))
-        raise JudgeRequestError(f"{why} (after {self.config.retries + 1} tries)", self.config.retries + 1)
+        status = response.status_code if response is not None else None
+        raise JudgeRequestError(f"{why} (after {self.config.retries + 1} tries)", self.config.retries + 1, status)

@@ -22,6 +22,16 @@ from engine.store.numbers import is_number
 OVERALL_KEYS = ("overall_score", "overall")
 CRITICAL_KEYS = ("critical_failures", "critical_failure")
 _NUMBER_TEXT = re.compile(r"^\s*(-?\d+(?:[.,]\d+)?)\s*(?:/\s*10)?\s*$")
+# The scale tunedeck's answer format asks for (engine.bench.judge_rubric.FORMAT): an 11 or a -3 is
+# the judge off its rubric, not a score to average.
+SCALE = (0.0, 10.0)
+# Beyond any scale: a 1e308 "score" would overflow the weighted overall to infinity.
+MAX_ABS_SCORE = 1e6
+# A verdict is a few hundred characters. Past these sizes an answer is not parsed (the bench
+# layer's extraction takes seconds on megabytes) or not repaired (json-repair, on deeply nested
+# braces, takes seconds on tens of kilobytes).
+MAX_VERDICT_CHARS = 1 << 20
+MAX_REPAIR_CHARS = 32 << 10
 _FENCE_BODY = re.compile(r"```[ \t]*[A-Za-z0-9_+.-]*[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -46,7 +56,7 @@ def to_number(value: Any) -> float | None:
         number = float(match.group(1).replace(",", "."))
     else:
         return None
-    return number if math.isfinite(number) else None
+    return number if math.isfinite(number) and abs(number) <= MAX_ABS_SCORE else None
 
 
 def _lookup(obj: dict[str, Any], name: str) -> Any:
@@ -112,25 +122,41 @@ def _repaired_candidates(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def parse_verdict(text: str, components: list[str], *, repair: bool = True) -> Verdict:
+def parse_verdict(
+    text: str, components: list[str], *, repair: bool = True, scale: tuple[float, float] | None = None
+) -> Verdict:
     """The verdict in a judge's answer, or ``VerdictError`` naming the missing components.
 
     Tries the bench layer's own extraction first (fences, prose, trailing commas, PT-BR decimal
     commas), then json-repair for structural damage (missing commas, unclosed braces); a repaired
-    object counts only when it has every component. ``repair=False`` skips json-repair.
+    object counts only when it has every component. ``repair=False`` skips json-repair. With
+    ``scale``, a component outside it makes the answer a failure too.
     """
+    if len(text) > MAX_VERDICT_CHARS:
+        raise VerdictError(f"the judge's answer is {len(text):,} characters, over {MAX_VERDICT_CHARS:,}: not read")
     first = extract_json_object(text)
-    candidates = ([first] if first is not None else []) + (_repaired_candidates(text) if repair else [])
+    repairable = repair and len(text) <= MAX_REPAIR_CHARS
+    candidates = ([first] if first is not None else []) + (_repaired_candidates(text) if repairable else [])
     if not candidates:
         raise VerdictError("no JSON object in the judge's answer")
     best_missing: list[str] = components
     for obj in candidates:
         scores, missing = _components(obj, components)
         if not missing:
+            _check_scale(scores, scale)
             return Verdict(scores=scores, judge_overall=_overall(obj), critical_failures=_critical(obj))
         if len(missing) < len(best_missing):
             best_missing = missing
     raise VerdictError(f"the judge's object has no number for {', '.join(best_missing)}")
+
+
+def _check_scale(scores: dict[str, float], scale: tuple[float, float] | None) -> None:
+    if scale is None:
+        return
+    low, high = scale
+    outside = [f"{name} = {value:g}" for name, value in scores.items() if not low <= value <= high]
+    if outside:
+        raise VerdictError(f"the judge's {', '.join(outside)} is outside the rubric's {low:g}-{high:g}")
 
 
 def weighted_overall(scores: dict[str, float], weights: dict[str, float]) -> float:

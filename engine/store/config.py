@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime
 import re
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError, RunNameError
-from engine.store.method_config import MethodField, SftMethod, refuse_levers
+from engine.store.method_config import MethodField, SftMethod, _raise_at, refuse_levers
 from engine.store.names import validate_run_name
 from engine.store.toml_positions import line_of
 from engine.store.watch_rules import WatchRules
@@ -56,6 +57,8 @@ OPTIMIZERS = (
 MAX_LORA_RANK = 4096
 MAX_REPLICATE_FACTOR = 1000.0
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+MAX_JUDGE_WEIGHT = 1e6
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class EngineSettings(_Strict):
@@ -93,9 +96,7 @@ class JudgeConfig(_Strict):
     # All optional: a campaign that only imports judged rows declares weights alone.
     base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8080/v1 (…/chat/completions is appended).")
     model: str | None = Field(None, min_length=1, description="The judge model name the server expects.")
-    api_key_env: str | None = Field(
-        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable holding the API key."
-    )
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(2048, gt=0, le=1_000_000)
     rejudge_max_tokens: int | None = Field(None, gt=0, le=1_000_000, description="Default: 2 x max_tokens.")
@@ -111,16 +112,34 @@ class JudgeConfig(_Strict):
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
         for name, weight in value.items():
-            if not weight > 0:
-                raise ValueError(f"{name}: a weight must be positive (got {weight})")
+            if not name.strip():
+                raise ValueError("a component needs a name")
+            if not 0 < weight <= MAX_JUDGE_WEIGHT:  # relative weights: past this, a typo that overflows the overall
+                raise ValueError(f"{name}: a weight must be positive, at most {MAX_JUDGE_WEIGHT:g} (got {weight})")
         return value
 
     @field_validator("base_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"an http:// or https:// address, got {value!r}")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _no_secret_in_the_file(self) -> JudgeConfig:
+        # Refused without echoing the value: it may be the key itself, which must reach no log.
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            _raise_at(
+                ("api_key_env",), "names the environment variable holding the key (letters, digits, _), not the key"
+            )
+        url = self.base_url
+        if url is not None and (not re.match(r"^https?://[^/?#]", url) or re.search(r"\s", url)):
+            _raise_at(("base_url",), "an http:// or https:// address with a host, e.g. http://127.0.0.1:8080/v1")
+        if url is not None and "@" in urllib.parse.urlsplit(url).netloc:
+            _raise_at(("base_url",), "holds credentials (user:key@): they would be written to logs; use api_key_env")
+        if self.rejudge_max_tokens is not None and self.rejudge_max_tokens <= self.max_tokens:
+            _raise_at(
+                ("rejudge_max_tokens",), f"a re-judge of a cut answer needs more than max_tokens ({self.max_tokens})"
+            )
+        return self
 
     @field_validator("rubric")
     @classmethod
@@ -180,6 +199,8 @@ class CampaignConfig(_Strict):
         "production_run": "not read: production is the run named in production.json (written by promote); "
         "remove this line",
         "benches": "not supported yet: tunedeck has no per-bench settings; remove this section",
+        "judge.api_key": "refused: a key written in a file ends up in backups and logs; put it in an environment "
+        "variable and name that with api_key_env",
     }
 
 

@@ -131,7 +131,10 @@ def load_rows(path: Path, *, source: Path | None = None, field: str = "dataset")
     """All rows of a dataset file; a missing file or bad line is one ``DatasetError``."""
     if not path.is_file():
         raise DatasetError(f"dataset file not found: {path}", path=source, field=field)
-    rows = [parse_row(line.record, path, line.lineno) for line in iter_jsonl(path, max_line_chars=MAX_ROW_CHARS)]
+    rows = [
+        parse_row(line.record, path, line.lineno)
+        for line in iter_jsonl(path, max_line_chars=MAX_ROW_CHARS, torn_tail_ok=False)
+    ]
     if not rows:
         raise DatasetError("dataset has no rows", path=path)
     return rows
@@ -162,6 +165,9 @@ def parse_preference_row(record: dict[str, Any], path: Path, lineno: int) -> Pre
         value = _string_field(record, key, path, lineno)
         if value is None:
             raise DatasetError(f"missing ({wanted})", path=path, line=lineno, field=key)
+        if not value.strip():
+            # An empty answer is a pair that teaches "say nothing" (or "never say nothing"): a broken row.
+            raise DatasetError("is empty: a preference pair needs two answers", path=path, line=lineno, field=key)
         answers[key] = value
     if answers["chosen"] == answers["rejected"]:
         raise DatasetError(
@@ -221,7 +227,7 @@ def load_method_rows(
         return load_rows(path, source=source, field=field)
     if not path.is_file():
         raise DatasetError(f"dataset file not found: {path}", path=source, field=field)
-    lines = iter_jsonl(path, max_line_chars=MAX_ROW_CHARS)
+    lines = iter_jsonl(path, max_line_chars=MAX_ROW_CHARS, torn_tail_ok=False)
     rows: list[PreferenceRow] | list[PromptRow]
     if method == "grpo":
         rows = [parse_prompt_row(line.record, path, line.lineno, columns or {}) for line in lines]

@@ -93,13 +93,17 @@ class JsonlLine:
     record: dict[str, Any]
 
 
-def iter_jsonl(path: str | Path, *, strict: bool = True, max_line_chars: int | None = None) -> Iterator[JsonlLine]:
+def iter_jsonl(
+    path: str | Path, *, strict: bool = True, max_line_chars: int | None = None, torn_tail_ok: bool = True
+) -> Iterator[JsonlLine]:
     """Yield the object on each non-blank line of ``path``.
 
     A line that does not parse raises ``TunedeckError`` naming file and line, except the
     last line when it has no newline (a write torn by a crash, or one still in flight),
-    which is skipped. With ``strict=False`` bad lines anywhere are skipped. A line longer than
-    ``max_line_chars`` raises whatever ``strict`` says: it is a mistake, not a record to guess at.
+    which is skipped — unless ``torn_tail_ok`` is False: a file nobody is writing (a dataset)
+    whose last line is cut is a truncated copy, named like any bad line. With ``strict=False``
+    bad lines anywhere are skipped. A line longer than ``max_line_chars`` raises whatever
+    ``strict`` says: it is a mistake, not a record to guess at.
     """
     path = Path(path)
     # errors="replace": a crash can cut the last line inside a multi-byte character; that tail is
@@ -116,7 +120,7 @@ def iter_jsonl(path: str | Path, *, strict: bool = True, max_line_chars: int | N
                 path=path,
                 line=lineno,
             )
-        torn_tail = index == len(lines) - 1 and not raw.endswith("\n")
+        torn_tail = torn_tail_ok and index == len(lines) - 1 and not raw.endswith("\n")
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:

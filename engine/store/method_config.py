@@ -40,6 +40,10 @@ DPO_LOSSES = (
 )  # fmt: skip
 _USER_REWARD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 _LOG_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Past these, a knob is a typo that overflows a loss or a reward to infinity, not a choice.
+MAX_LOSS_WEIGHT = 1e6
+# The keywords a user's reward function gets from tunedeck itself (engine.worker.rewards.user).
+RESERVED_COLUMNS = frozenset({"completions", "prompts"})
 
 
 class _Strict(BaseModel):
@@ -61,7 +65,9 @@ class DpoMethod(_Strict):
     loss_type: list[Literal[DPO_LOSSES]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["sigmoid", "sft"], min_length=1
     )
-    loss_weights: list[float] | None = Field(None, description="One weight per loss_type entry.")
+    loss_weights: list[Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT)]] | None = Field(
+        None, description="One weight per loss_type entry."
+    )
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
 
     @field_validator("loss_type", mode="before")
@@ -73,6 +79,8 @@ class DpoMethod(_Strict):
     def _weights_match(self) -> DpoMethod:
         if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
             raise ValueError(f"loss_weights has {len(self.loss_weights)} entries for {len(self.loss_type)} loss_type")
+        if self.loss_weights is not None and not any(self.loss_weights):
+            _raise_at(("loss_weights",), "every weight is 0: the loss would be 0 and nothing would train")
         return self
 
 
@@ -90,8 +98,8 @@ class CpoMethod(_Strict):
     name: Literal["cpo"] = "cpo"
     beta: float = Field(0.1, gt=0, le=100)
     loss_type: Literal["sigmoid", "hinge", "ipo", "simpo", "alphapo"] = "sigmoid"
-    cpo_alpha: float = Field(1.0, ge=0)
-    simpo_gamma: float = Field(0.5, ge=0)
+    cpo_alpha: float = Field(1.0, ge=0, le=MAX_LOSS_WEIGHT)
+    simpo_gamma: float = Field(0.5, ge=0, le=MAX_LOSS_WEIGHT)
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
 
 
@@ -101,8 +109,8 @@ class KtoMethod(_Strict):
     name: Literal["kto"] = "kto"
     beta: float = Field(0.1, gt=0, le=100)
     loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
-    desirable_weight: float = Field(1.0, gt=0)
-    undesirable_weight: float = Field(1.0, gt=0)
+    desirable_weight: float = Field(1.0, gt=0, le=MAX_LOSS_WEIGHT)
+    undesirable_weight: float = Field(1.0, gt=0, le=MAX_LOSS_WEIGHT)
 
 
 class RewardSpec(_Strict):
@@ -114,9 +122,13 @@ class RewardSpec(_Strict):
 
     fn: str = Field(min_length=1, description="A registry name, or 'module:function' in the campaign folder.")
     name: str | None = Field(None, description="The name logged as rewards/<name>/mean; defaults to fn.")
-    weight: float = Field(1.0, description="Its weight in the combined reward.")
-    column: str | None = None
-    columns: list[str] | None = Field(None, description="Row fields a user's function needs.")
+    weight: float = Field(
+        1.0, ge=-MAX_LOSS_WEIGHT, le=MAX_LOSS_WEIGHT, description="Its weight in the combined reward (< 0: a penalty)."
+    )
+    column: str | None = Field(None, min_length=1)
+    columns: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, description="Row fields a user's function needs."
+    )
     case_sensitive: bool | None = None
     partial: bool | None = None
     entry_point_column: str | None = None
@@ -134,6 +146,14 @@ class RewardSpec(_Strict):
                 raise ValueError(f"{value!r}: a user's reward is 'module:function', e.g. 'my_rewards:extraction'")
         elif value not in REWARD_OPTIONS:
             raise ValueError(f"unknown reward {value!r}: one of {', '.join(REWARD_OPTIONS)}, or 'module:function'")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _not_reserved(cls, value: list[str] | None) -> list[str] | None:
+        taken = sorted(RESERVED_COLUMNS.intersection(value or ()))
+        if taken:
+            raise ValueError(f"{', '.join(taken)}: tunedeck passes these itself; rename the row field")
         return value
 
     @field_validator("name")
@@ -216,7 +236,9 @@ class GrpoMethod(_Strict):
     max_completion_length: int = Field(64, gt=0, le=1_048_576)
     temperature: float = Field(1.0, gt=0, le=10)
     top_p: float = Field(1.0, gt=0, le=1)
-    beta: float = Field(0.0, ge=0, description="KL to the base model (adapter off); 0 skips the reference pass.")
+    beta: float = Field(
+        0.0, ge=0, le=100, description="KL to the base model (adapter off); 0 skips the reference pass."
+    )
     epsilon: float = Field(0.2, gt=0, lt=1)
     num_iterations: int = Field(1, ge=1, le=64)
     loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = "dapo"
@@ -226,6 +248,8 @@ class GrpoMethod(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> GrpoMethod:
+        if not any(spec.weight for spec in self.rewards):
+            _raise_at(("rewards",), "every reward has weight 0: the combined reward would always be 0")
         seen: set[str] = set()
         for spec in self.rewards:
             if spec.log_name in seen:

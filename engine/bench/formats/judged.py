@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.bench.formats.common import Sink, bench_name, iter_objects, task_id_of
 from engine.bench.judge_parse import VerdictError, parse_verdict, weighted_overall
-from engine.bench.rows import JUDGE_ERROR, bench_row
+from engine.bench.rows import JUDGE_ERROR, MAX_SAMPLE, bench_row
 from engine.store.numbers import is_integer
 
 NAME = "judged"
@@ -27,6 +27,16 @@ DEFAULT_BENCH = "judged"
 ID_KEYS = ("task_id", "id", "prompt_id")
 _ANSWER_KEYS = ("response", "completion", "answer")
 VERDICT_KEYS = ("judge", "judgment", "judge_response", "evaluation", "verdict")
+# A line's (sample, repeat) is the row's sample ``sample * REPEATS + repeat``: one number per pair (so
+# sample 1 and sample 0's repeat 1 never collide), within the bench layer's 32-bit sample column.
+REPEATS = 1000
+MAX_ANSWER = (MAX_SAMPLE - (REPEATS - 1)) // REPEATS
+
+
+def _count_problem(name: str, value: Any, top: int) -> tuple[str, str] | None:
+    if is_integer(value) and 0 <= value <= top:
+        return None
+    return name, f"must be an integer from 0 to {top}, got {repr(value)[:40]}"
 
 
 def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> tuple[str | None, Any]:
@@ -66,12 +76,13 @@ def parse(path: Path, sink: Sink, *, run: str, bench: str | None) -> None:
         id_key, raw_id = _first(obj, ID_KEYS)
         task_id = task_id_of(raw_id)
         if task_id is None:
-            sink.skip(sink.error("missing (task_id, id or prompt_id)", line=lineno, field=id_key or "task_id"))
+            why = "missing (task_id, id or prompt_id)" if id_key is None else "must be a non-empty string or an integer"
+            sink.skip(sink.error(why, line=lineno, field=id_key or "task_id"))
             continue
-        sample = obj.get("sample", 0)
-        repeat = obj.get("repeat", 0)
-        if not (is_integer(sample) and is_integer(repeat) and sample >= 0 and 0 <= repeat < 1000):
-            sink.skip(sink.error("sample and repeat must be integers >= 0", line=lineno, field="sample"))
+        sample, repeat = obj.get("sample", 0), obj.get("repeat", 0)
+        problem = _count_problem("sample", sample, MAX_ANSWER) or _count_problem("repeat", repeat, REPEATS - 1)
+        if problem is not None:
+            sink.skip(sink.error(problem[1], line=lineno, field=problem[0]))
             continue
         fields, error = _verdict_row(obj, weights)
         critical = fields["critical_failures"]
@@ -81,11 +92,12 @@ def parse(path: Path, sink: Sink, *, run: str, bench: str | None) -> None:
         _, answer = _first(obj, _ANSWER_KEYS)
         row = bench_row(
             run, name, task_id, error is None and not critical, error=message, score=fields["score"],
-            scores=fields["scores"], sample=sample * 1000 + repeat if repeat else sample,
+            scores=fields["scores"], sample=sample * REPEATS + repeat,
             category=obj.get("category") if isinstance(obj.get("category"), str) else None,
             prompt=obj.get("prompt") if isinstance(obj.get("prompt"), str) else None,
             completion=answer if isinstance(answer, str) else None,
         )  # fmt: skip
         row["judge_overall"] = fields["judge_overall"]
         row["critical_failures"] = critical
+        row["answer"], row["repeat"] = sample, repeat
         sink.add(row, line=lineno)

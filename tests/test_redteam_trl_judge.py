@@ -501,6 +501,8 @@ class HostileJudge(JudgeServer):
                     return self.chat(CONTENT[case])
                 if case == "nonjson":
                     return self.send(200, b"<html>502 bad gateway</html>")
+                if case == "always_503":
+                    return self.send(503, b'{"error": "overloaded"}')
                 if case == "nochoices":
                     return self.send(200, b'{"choices": []}')
                 if case == "nullcontent":
@@ -843,3 +845,18 @@ def test_a_megabyte_verdict_and_a_huge_number_import_as_judge_errors_quickly(jud
         assert rows[task]["error"].startswith("judge error: ")
     text = bench_file(judged_campaign, "r1", "b").read_text()
     assert "Infinity" not in text  # the file stays JSON
+
+
+def test_rows_the_judge_never_answered_are_judged_again_alone(campaign: Campaign) -> None:
+    with HostileJudge() as server:
+        camp = _judge_campaign(campaign, server.url, "concurrency = 1\n")  # retries = 1: two tries a request
+        suite = _suite(camp, ["ok", "ok", "ok", "always_503"])
+        first = _judge(camp, suite)
+        assert (first.judged, first.errors) == (3, 1)
+        assert list((camp.run("r1").root / STATE_DIR).glob("*/judged.jsonl"))  # kept for the unanswered one
+        before = server.requests
+        again = _judge(camp, suite)
+        assert server.requests - before == 2  # the failing row's two tries, nothing else paid again
+        assert (again.resumed, again.judged, again.errors) == (3, 3, 1)
+    rows = [json.loads(line) for line in bench_file(camp, "r1@0", "madison").read_text().splitlines()]
+    assert [r["error"] is None for r in rows] == [True, True, True, False]

@@ -312,7 +312,13 @@ def judge_suite(
             tokens_out=summary["tokens_out"], cost_usd=summary["cost_usd"],
             generation_s=round(generated - started, 3), judging_s=round(judged - generated, 3),
         )  # fmt: skip
-        shutil.rmtree(state, ignore_errors=True)
+        unanswered = sum(1 for r in results.values() if r.get("error") and not r.get("paid"))
+        if unanswered:
+            # Kept: running the same command again sends only these (the answers and the paid
+            # judgements are reused); a judge that answered unreadably is not asked again.
+            tell(f"{unanswered} requests got no answer: the same command judges only those again")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
     return BenchJudgeSummary(
         run=str(model_ref), rows=len(tasks), resumed=reused, **summary,
         generation_s=round(generated - started, 3), judging_s=round(judged - generated, 3),

@@ -860,3 +860,27 @@ def test_rows_the_judge_never_answered_are_judged_again_alone(campaign: Campaign
         assert (again.resumed, again.judged, again.errors) == (3, 3, 1)
     rows = [json.loads(line) for line in bench_file(camp, "r1@0", "madison").read_text().splitlines()]
     assert [r["error"] is None for r in rows] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("task", [{"a": 1}, ["x"], "", True, 1.5])
+def test_a_task_that_is_no_name_is_refused_at_its_line(campaign: Campaign, task: Any) -> None:
+    rows = [{"prompt": "p", "answer": "a", "task": "extraction"}, {"prompt": "q", "answer": "b", "task": task}]
+    write_jsonl(campaign.root / "datasets" / "grpo.jsonl", rows)
+    run = campaign.run("g").root
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run.toml").write_text(
+        'dataset = "datasets/grpo.jsonl"\n[method]\nname = "grpo"\n[[method.rewards]]\nfn = "exact_match"\n'
+    )
+    with pytest.raises(DatasetError, match=r"grpo\.jsonl:2: task: must be a task name"):
+        prepare_run(campaign, "g")
+
+
+def test_a_task_may_be_absent_or_a_number(campaign: Campaign) -> None:
+    rows = [{"prompt": "p", "answer": "a", "task": 3}, {"prompt": "q", "answer": "b"}]
+    write_jsonl(campaign.root / "datasets" / "grpo.jsonl", rows)
+    run = campaign.run("g").root
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run.toml").write_text(
+        'dataset = "datasets/grpo.jsonl"\n[method]\nname = "grpo"\n[[method.rewards]]\nfn = "exact_match"\n'
+    )
+    assert len(prepare_run(campaign, "g").train_rows) + len(prepare_run(campaign, "g").eval_rows) == 2

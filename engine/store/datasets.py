@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -183,7 +184,8 @@ def parse_preference_row(record: dict[str, Any], path: Path, lineno: int) -> Pre
     )
 
 
-# What a reward function's column must hold: "text" (a string) or "object" (a JSON object).
+# What a reward function's column must hold: "text" (a string), "object" (a JSON object), "any";
+# "task" is the run's task field: absent, or a name (a string or an integer).
 ColumnKind = str
 
 
@@ -192,6 +194,11 @@ def parse_prompt_row(record: dict[str, Any], path: Path, lineno: int, columns: d
     prompt, messages = _prompt_or_messages(record, path, lineno, "GRPO rows need prompt or messages")
     for column, kind in columns.items():
         value = record.get(column)
+        if kind == "task":
+            if value is not None and not (isinstance(value, str) and value.strip() or type(value) is int):
+                why = f"must be a task name (a string or an integer), got {json.dumps(value)[:60]}"
+                raise DatasetError(why, path=path, line=lineno, field=column)
+            continue
         if value is None:
             raise DatasetError("missing (a reward function of this run reads it)", path=path, line=lineno, field=column)
         if kind == "text" and not isinstance(value, str):

@@ -350,7 +350,10 @@ _COLUMN_KINDS = {"json_fields": "object"}
 
 
 def reward_columns(method: GrpoMethod) -> dict[str, str]:
-    """Every row field the run's rewards read, with what it must hold ("text", "object" or "any")."""
+    """Every row field the run's rewards read, with what it must hold ("text", "object" or "any").
+
+    (``check_method_run`` adds the task field as "task": absent, or a string or an integer.)
+    """
     columns: dict[str, str] = {}
     for spec in method.rewards:
         kind = "any" if ":" in spec.fn else _COLUMN_KINDS.get(spec.fn, "text")
@@ -383,4 +386,5 @@ def check_method_run(campaign_root: Path, config: Any, source: Path | None) -> d
             path=source,
             field="train.batch_size",
         )
-    return reward_columns(method)
+    # The task field names a metric (task_reward/<task>, eval/<task>): optional, but a name when given.
+    return {method.task_field: "task", **reward_columns(method)}

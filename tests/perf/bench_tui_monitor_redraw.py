@@ -14,7 +14,7 @@ every 1,000 steps) and a run ``short`` of 1,000 steps for comparison.
   the same engine), and ``short`` the same way.
 - **Redraw per frame**, on ``long`` at full zoom-out: a new live point goes in through the Monitor's
   ``feed_metrics`` (as the stream delivers it), then ``MonitorScreen.redraw`` (every chart gets
-  its new buckets) and Textual paints (``MetricChart.render``, where the plot is built). The frame
+  its new buckets and lays its braille plot out) and Textual paints (``MetricChart.render``). The frame
   cost is redraw + the renders of that frame; goal <= 50 ms. Also the wall time of the whole frame.
 - **Baseline**: the same 1M raw points given to plotext directly (``plot`` + ``build``, braille
   markers, each chart's size on screen), for each metric the Monitor charts: what a viewer that

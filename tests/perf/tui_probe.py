@@ -4,7 +4,8 @@ Shared by tests/perf/bench_tui_*.py. Only the Monitor's public surface is used â
 ``MetricChart`` widgets found by type, their metric, ``drawn_points`` and (when the chart keeps
 it) ``drawn``/``drawn_max``, and ``MonitorScreen.redraw`` / ``feed_metrics`` â€” so the scripts
 survive a rework of the screen's layout. ``DrawTimer`` wraps ``MetricChart.render`` (Textual calls
-it to paint a chart; textual-plotext builds the plot there) and ``MonitorScreen.redraw`` (which
+it to paint a chart; since the braille charts it hands over strips built in ``redraw``, laying them
+out again only after a resize) and ``MonitorScreen.redraw`` (which
 hands each chart its new data) with timers, and notes when ``feed_metrics`` got each step.
 """
 

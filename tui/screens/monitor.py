@@ -43,7 +43,7 @@ from tui.widgets.metric_grid import MetricGrid
 from tui.widgets.run_progress import RunProgress
 from tui.widgets.status_line import StatusLine
 
-REDRAW_HZ = 10  # at most this many redraws a second, however fast points arrive
+REDRAW_HZ = 20  # at most this many redraws a second, however fast points arrive (~10 ms each: <= 20% of a core)
 IDLE_REDRAW_S = 0.5  # without news, a redraw check this often (a resize, a run's state)
 EVAL_FILTER = "eval*"
 UNREACHABLE_RETRIES, RETRY_S = 60, 0.5  # a run opened while the engine starts: 30 s of asking

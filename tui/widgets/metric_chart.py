@@ -1,9 +1,11 @@
-"""One metric of one or more runs as a plot: the widget owns its own ``plt`` and draws from ``MetricBuffer``s.
+"""One metric of one or more runs as a braille chart, drawn from ``MetricBuffer``s (tui/widgets/braille_canvas.py).
 
 Each run is a trace in its own colour (the same colour on every chart: the screen assigns them).
 Per trace, back to front: the min/max envelope of each bucket as faint lines (a spike stays visible
 whatever the zoom), the raw line (faint when smoothing is on), the smoothed line. The y-axis fits
 what is in view. The x-axis is the step, or the wall time since the run's first point.
+``redraw`` decides what to draw and lays the chart out once; painting (``render``) hands Textual the
+strips already built, and lays them out again only when the chart's size changed.
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.color import Color
-from textual_plotext import PlotextPlot
+from textual.css.styles import RulesMap
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions, Visual
+from textual.widget import Widget
 
 from tui.metric_pages import is_eval
 from tui.series import Bucket, MetricBuffer, ema
+from tui.widgets.braille_canvas import ChartStyle, Limits, PlotLine, chart_strips
 
 RGB = tuple[int, int, int]
 TIME_UNITS = ((7200.0, 3600.0, "h"), (120.0, 60.0, "min"), (0.0, 1.0, "s"))  # (from span, divisor, label)
+DARK = Color(30, 30, 30)  # the canvas when there is no app to ask for its theme (a unit test)
 
 
 @dataclass(frozen=True)
@@ -47,8 +55,34 @@ def time_unit(span_s: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
-class MetricChart(PlotextPlot):
+class ChartStrips(Visual):
+    """A chart already laid out as strips: what ``MetricChart.render`` gives Textual to paint."""
+
+    def __init__(self, strips: list[Strip]) -> None:
+        self.strips = strips
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        """The strips as built (the chart built them at this size)."""
+        return self.strips
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        """As wide as it was built."""
+        return max((strip.cell_length for strip in self.strips), default=0)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        """As high as it was built."""
+        return len(self.strips)
+
+
+class MetricChart(Widget):
     """A chart of one metric; ``redraw`` does nothing unless data, view or size moved."""
+
+    DEFAULT_CSS = """
+    MetricChart {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
 
     can_focus = True  # Tab moves between charts; the focused one is what `x` exports
 
@@ -63,6 +97,11 @@ class MetricChart(PlotextPlot):
         self.drawn_lines: list[list[float]] = []  # the y values of each line drawn, back to front
         self.drawn_xs: list[list[float]] = []  # the x values of each run's trace drawn
         self.x_unit = "step"
+        self._lines: list[PlotLine] = []  # what the canvas draws, back to front
+        self._limits: tuple[Limits, Limits] | None = None  # (x, y) limits; None: nothing to draw
+        self._look = ChartStyle((DARK.r, DARK.g, DARK.b), (224, 224, 224))
+        self._laid_out: tuple[object, ...] | None = None  # (width, height, look) of self._strips
+        self._strips = ChartStrips([])
 
     @property
     def buffer(self) -> MetricBuffer:
@@ -79,33 +118,40 @@ class MetricChart(PlotextPlot):
             self.set_class(metric is not None and is_eval(metric), "-eval")
 
     def redraw(self, view: ChartView) -> bool:
-        """Rebuild the plot for ``view``; True if it did."""
+        """Work out what to draw for ``view`` and lay the chart out; True if anything moved."""
+        look = self._theme_look()
         versions = tuple((t.run, t.buffer.version, t.t0) for t in self.traces)
-        key = (self.metric, versions, view, self.size.width, self.size.height)
+        key = (self.metric, versions, view, self.size.width, self.size.height, look)
         if key == self._drawn:
             return False
-        self._drawn = key
-        plt = self.plt
-        # clear_data on every draw: a plot first drawn empty otherwise keeps its [-1, 1] limits.
-        plt.clear_data()
-        plt.clear_figure()
+        self._drawn, self._look = key, look
         budget = max(16, self.size.width * 2)
         bounds = view.bounds
         self.drawn = [(t.run, t.buffer.visible(*bounds, budget=budget)) for t in self.traces] if bounds else []
         self.drawn_points = sum(len(buckets) for _, buckets in self.drawn)
         self.drawn_lines, self.drawn_xs, self.drawn_max = [], [], None
+        self._lines, self._limits = [], None
         if not self.drawn_points or bounds is None:
             self.border_subtitle = "no data yet" if self.metric else ""
-            plt.xticks([])
-            plt.yticks([])
-            self.refresh()
-            return True
-        self._plot_traces(view)
+        else:
+            self._plot_traces(view)
+        self._lay_out()
         self.refresh()
         return True
 
+    def render(self) -> Visual:
+        """The chart as laid out by ``redraw``; laid out again only if the size changed since."""
+        if self._laid_out != (self.size.width, self.size.height, self._look):
+            self._lay_out()
+        return self._strips
+
+    def _lay_out(self) -> None:
+        width, height = self.size.width, self.size.height
+        unit = "" if self.x_unit == "step" else self.x_unit
+        self._strips = ChartStrips(chart_strips(width, height, self._lines, self._limits, self._look, unit))
+        self._laid_out = (width, height, self._look)
+
     def _plot_traces(self, view: ChartView) -> None:
-        plt = self.plt
         lows: list[float] = []
         highs: list[float] = []
         xs_all: list[float] = []
@@ -131,31 +177,26 @@ class MetricChart(PlotextPlot):
         low, high = min(lows), max(highs)
         self.drawn_max = high
         pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
-        plt.ylim(low - pad, high + pad)  # the y-axis fits what is in view, not the whole run
-        if view.by_time:
-            plt.xlabel(f"elapsed {unit}")
-            if max(xs_all) > min(xs_all):
-                plt.xlim(min(xs_all), max(xs_all))
-        elif view.bounds is not None and view.bounds[1] > view.bounds[0]:
-            plt.xlim(*view.bounds)
+        x_limits = (min(xs_all), max(xs_all))
+        if not view.by_time and view.bounds is not None and view.bounds[1] > view.bounds[0]:
+            x_limits = (float(view.bounds[0]), float(view.bounds[1]))
+        self._limits = (x_limits, (low - pad, high + pad))  # the y-axis fits what is in view, not the whole run
         main = self.drawn[0][1] if self.drawn else []
         self.border_subtitle = f"{main[-1].last:.4g} @ {main[-1].last_step}" if main else ""
 
     def _plot_one(self, xs: list[float], buckets: list[Bucket], color: RGB, smoothing: float) -> None:
-        plt = self.plt
         faint = self._faint(color)
         lasts = [b.last for b in buckets]
         if any(b.count > 1 for b in buckets):
             # The min/max envelope of each bucket, faint lines: a spike stands out as a peak, not a dot.
-            plt.plot(xs, [b.high for b in buckets], marker="braille", color=faint)
-            plt.plot(xs, [b.low for b in buckets], marker="braille", color=faint)
+            self._lines.append(PlotLine(xs, [b.high for b in buckets], faint))
+            self._lines.append(PlotLine(xs, [b.low for b in buckets], faint))
         if smoothing > 0:
-            plt.plot(xs, lasts, marker="braille", color=faint)
             smoothed = ema(lasts, smoothing)
-            plt.plot(xs, smoothed, marker="braille", color=color)
+            self._lines += [PlotLine(xs, lasts, faint), PlotLine(xs, smoothed, color)]
             self.drawn_lines += [lasts, smoothed]
         else:
-            plt.plot(xs, lasts, marker="braille", color=color)
+            self._lines.append(PlotLine(xs, lasts, color))
             self.drawn_lines.append(lasts)
 
     def _time_axis(self, view: ChartView) -> tuple[float, str]:
@@ -169,11 +210,20 @@ class MetricChart(PlotextPlot):
         ]
         return time_unit(max(stamps, default=0.0))
 
+    def _theme(self, name: str, default: Color) -> Color:
+        """A colour of the app's theme (``default`` when there is no app yet: a unit test)."""
+        try:
+            return Color.parse(self.app.theme_variables.get(name, default.hex))
+        except Exception:  # noqa: BLE001 - no app yet, or a theme without the variable
+            return default
+
+    def _theme_look(self) -> ChartStyle:
+        """The plot's background (the theme's surface) and its axis colour (the text, muted)."""
+        canvas = self._theme("surface", DARK)
+        axis = self._theme("foreground", Color(224, 224, 224)).blend(canvas, 0.35)
+        return ChartStyle((canvas.r, canvas.g, canvas.b), (axis.r, axis.g, axis.b))
+
     def _faint(self, color: RGB) -> RGB:
         """``color`` blended 60% into the plot's background: what stays behind the smoothed line."""
-        try:
-            canvas = Color.parse(self.app.theme_variables.get("surface", "#1e1e1e"))
-        except Exception:  # noqa: BLE001 - no app yet (a unit test): a dark canvas
-            canvas = Color(30, 30, 30)
-        faint = Color(*color).blend(canvas, 0.6)
+        faint = Color(*color).blend(Color(*self._look.background), 0.6)
         return (faint.r, faint.g, faint.b)

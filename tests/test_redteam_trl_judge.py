@@ -876,7 +876,7 @@ def test_a_task_that_is_no_name_is_refused_at_its_line(campaign: Campaign, task:
 
 
 def test_a_task_may_be_absent_or_a_number(campaign: Campaign) -> None:
-    rows = [{"prompt": "p", "answer": "a", "task": 3}, {"prompt": "q", "answer": "b"}]
+    rows: list[dict[str, Any]] = [{"prompt": "p", "answer": "a", "task": 3}, {"prompt": "q", "answer": "b"}]
     write_jsonl(campaign.root / "datasets" / "grpo.jsonl", rows)
     run = campaign.run("g").root
     run.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,13 @@
 Per run, per metric: three numpy arrays, ``steps`` (int64, sorted, distinct), ``values``
 (float64) and ``ts`` (float64: the line's wall time, NaN where it has no finite ``ts``), holding
 the metric **merged by (step, metric)** exactly as engine.store.metrics reads it: a later line
-logging the same metric at the same step replaces the earlier value (a resumed run), and lines
-whose step is not an integer are skipped. The index is built from metrics.jsonl on first use and
-then follows the file (engine.service.file_follow): new whole lines are parsed and merged in (an
-append past the last step is a plain append; an older step triggers one stable re-sort of that
-metric), and a file that shrank or was replaced is indexed again from scratch. Values that are
-not numbers (null, text, a bool) are not points of a series; the metric still has a name, and its
-latest value is None when that is what was logged last.
+logging the same metric at the same step replaces the earlier value (a resumed run) — a later
+null or text removes it — and lines whose step is not an integer are skipped. The index is built
+from metrics.jsonl on first use and then follows the file (engine.service.file_follow): new whole
+lines are parsed and merged in (an append past the last step is a plain append; an older step
+triggers one stable re-sort of that metric), and a file that shrank or was replaced is indexed
+again from scratch. Values that are not numbers (null, text, a bool) are not points of a series;
+the metric still has a name, and its latest value is None when that is what was logged last.
 
 Decimation (``decimate``): the range's first point is a bucket of its own; the other points are
 cut into at most ``buckets - 1`` buckets of equal step width, empty buckets left out. A bucket's
@@ -44,8 +44,10 @@ from engine.store.metrics import NON_METRIC_KEYS
 
 MAX_RUNS = 8
 _NUMBER_TYPES = (int, float)  # exact types, so a bool (a subclass of int) is no number
+_NUMBER_TYPES_SET = frozenset(_NUMBER_TYPES)
 _EMPTY_STEPS = np.empty(0, dtype=np.int64)
 _EMPTY_VALUES = np.empty(0, dtype=np.float64)
+_ABSENT = object()  # a line that does not log the metric at all
 
 
 @dataclass
@@ -56,25 +58,31 @@ class Column:
     values: np.ndarray = field(default_factory=lambda: _EMPTY_VALUES)
     ts: np.ndarray = field(default_factory=lambda: _EMPTY_VALUES)
 
-    def merge(self, steps: list[int], values: list[float], ts: list[float]) -> None:
-        """Merge new points (in file order, after every point already held): later wins per step."""
-        new_steps = np.asarray(steps, dtype=np.int64)
-        new_values = np.asarray(values, dtype=np.float64)
-        new_ts = np.asarray(ts, dtype=np.float64)
-        increasing = new_steps.size < 2 or bool(np.all(new_steps[1:] > new_steps[:-1]))
-        if increasing and (self.steps.size == 0 or new_steps[0] > self.steps[-1]):
-            self.steps = np.concatenate((self.steps, new_steps))
-            self.values = np.concatenate((self.values, new_values))
-            self.ts = np.concatenate((self.ts, new_ts))
+    def merge(self, steps: np.ndarray, values: np.ndarray, ts: np.ndarray, points: np.ndarray | None = None) -> None:
+        """Merge new entries (in file order, after every point already held): later wins per step.
+
+        ``points`` marks the entries that are values; the others (a null, a text, a bool logged
+        for the metric) are no points but still win their step, removing a value an earlier line
+        gave it — as ``engine.store.metrics.merge_by_step`` does. None: every entry is a point.
+        """
+        increasing = steps.size < 2 or bool(np.all(steps[1:] > steps[:-1]))
+        if increasing and (self.steps.size == 0 or steps[0] > self.steps[-1]):
+            if points is not None:  # nothing earlier to remove: the non-points just go
+                steps, values, ts = steps[points], values[points], ts[points]
+            self.steps = np.concatenate((self.steps, steps))
+            self.values = np.concatenate((self.values, values))
+            self.ts = np.concatenate((self.ts, ts))
             return
-        all_steps = np.concatenate((self.steps, new_steps))
+        all_steps = np.concatenate((self.steps, steps))
         order = np.argsort(all_steps, kind="stable")  # equal steps stay in file order
         sorted_steps = all_steps[order]
-        last_of_step = np.ones(sorted_steps.size, dtype=bool)
-        last_of_step[:-1] = sorted_steps[1:] != sorted_steps[:-1]
-        self.steps = sorted_steps[last_of_step]
-        self.values = np.concatenate((self.values, new_values))[order][last_of_step]
-        self.ts = np.concatenate((self.ts, new_ts))[order][last_of_step]
+        keep = np.ones(sorted_steps.size, dtype=bool)
+        keep[:-1] = sorted_steps[1:] != sorted_steps[:-1]  # the last entry of each step wins
+        if points is not None:
+            keep &= np.concatenate((np.ones(self.steps.size, dtype=bool), points))[order]
+        self.steps = sorted_steps[keep]
+        self.values = np.concatenate((self.values, values))[order][keep]
+        self.ts = np.concatenate((self.ts, ts))[order][keep]
 
 
 @dataclass
@@ -96,38 +104,46 @@ class RunIndex:
             self._add(_parse(found.lines))
 
     def _add(self, records: list[dict[str, Any]]) -> None:
-        points: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        line_steps: list[int] = []
-        latest = self.latest
-        # The hot loop of opening a long run (1M lines): exact type checks instead of is_number /
-        # is_integer (the same rule — json.loads gives true/false as bool, never counted — at a
-        # fraction of the cost of two isinstance calls and a function call per value).
-        for record in records:
-            step = record.get("step")
-            if type(step) is not int:
+        # The hot path of opening a long run (1M lines): one pass per metric in list comprehensions and
+        # numpy, not a Python loop over every (line, key). Exact type checks: json.loads gives
+        # true/false as bool, which is never a number (nor an integer step).
+        lines = [record for record in records if type(record.get("step")) is int]
+        if not lines:
+            return
+        n = len(lines)
+        steps = np.array([record["step"] for record in lines], dtype=np.int64)
+        stamps = [record.get("ts", math.nan) for record in lines]
+        if not set(map(type, stamps)) <= _NUMBER_TYPES_SET:
+            stamps = [t if type(t) in _NUMBER_TYPES else math.nan for t in stamps]
+        ts = np.array(stamps, dtype=np.float64)
+        keys = set().union(*lines) - NON_METRIC_KEYS
+        for key in keys:
+            logged = [record.get(key, _ABSENT) for record in lines]
+            if set(map(type, logged)) <= _NUMBER_TYPES_SET:  # the usual case: a number on every line
+                self._note_latest(key, steps, logged)
+                self.columns.setdefault(key, Column()).merge(steps, np.array(logged, dtype=np.float64), ts)
                 continue
-            line_steps.append(step)
-            stamp: Any = record.get("ts", math.nan)
-            ts = float(stamp) if type(stamp) in _NUMBER_TYPES else math.nan
-            for key, value in record.items():
-                if key in NON_METRIC_KEYS:
-                    continue
-                number = type(value) in _NUMBER_TYPES
-                seen = latest.get(key)
-                if seen is None or step >= seen[0]:
-                    latest[key] = (step, float(value) if number else None)
-                if number:
-                    column = points.get(key)
-                    if column is None:
-                        column = points[key] = ([], [], [])
-                    column[0].append(step)
-                    column[1].append(value)
-                    column[2].append(ts)
-        for key, (steps, values, stamps) in points.items():
-            self.columns.setdefault(key, Column()).merge(steps, values, stamps)
-        if line_steps:
-            zeros = [0.0] * len(line_steps)
-            self.step_set.merge(line_steps, zeros, zeros)
+            present = np.array([value is not _ABSENT for value in logged], dtype=bool)
+            where = np.flatnonzero(present)
+            entries = [logged[i] for i in where.tolist()] if where.size < n else logged
+            is_point = np.array([type(value) in _NUMBER_TYPES for value in entries], dtype=bool)
+            values = np.array(
+                [value if type(value) in _NUMBER_TYPES else math.nan for value in entries], dtype=np.float64
+            )
+            key_steps = steps[where]
+            self._note_latest(key, key_steps, entries)
+            points = None if bool(is_point.all()) else is_point
+            self.columns.setdefault(key, Column()).merge(key_steps, values, ts[where], points)
+        self.step_set.merge(steps, np.zeros(n), np.zeros(n))
+
+    def _note_latest(self, key: str, steps: np.ndarray, entries: list[Any]) -> None:
+        """The value at the metric's highest step (the last line of that step; None if not a number)."""
+        top = int(steps.max())
+        seen = self.latest.get(key)
+        if seen is not None and top < seen[0]:
+            return
+        value = entries[int(np.flatnonzero(steps == top)[-1])]
+        self.latest[key] = (top, float(value) if type(value) in _NUMBER_TYPES else None)
 
     def series(self, run: str, metric: str, start: int | None, end: int | None, buckets: int) -> MetricSeries:
         if metric not in self.latest:

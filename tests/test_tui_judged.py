@@ -254,3 +254,33 @@ async def test_unequal_steps_without_judged_benches_is_the_note_alone(tmp_path: 
         screen = await open_compare(app, pilot, "bd6.8d2")
         await until(pilot, lambda: panel(screen).display, "the panel")
         assert panel_lines(screen) == ["! unequal step counts: bd6.8d2 at step 600, bd6.8d at step 200"]
+
+
+async def test_p_picks_a_checkpoint_as_the_candidate_and_it_stays(tmp_path: Path) -> None:
+    """Probe against probe from the keyboard: `p` cand@300, `a` base@300; back on Runs and 3 again, still cand@300."""
+    camp = judged_campaign(tmp_path / "judged")
+    for ref, seed in (("base@300", 1), ("cand@300", 2)):
+        _import(camp, judged_lines(FULL, repeats=3, jitter=1.5, seed=seed)[0], ref)
+    app = tui_app(camp.root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.runs_screen.is_mounted and app.runs_screen.table.row_count > 0, "runs listed")
+        table = app.runs_screen.table
+        names = [str(table.get_row_at(i)[0]).strip(" ★") for i in range(table.row_count)]
+        table.move_cursor(row=names.index("cand"))
+        await pilot.press("3")
+        screen = app.compare_screen
+        await until(pilot, lambda: "cand:" in head(screen), "cand has no results of its own")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PickBaselineScreen), "the candidate picker")
+        picker = app.screen
+        assert isinstance(picker, PickBaselineScreen)
+        assert picker.refs == ["base@300", "cand@300"]  # no "production" among candidates
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: screen.candidate == "cand@300", "cand@300 picked")
+        await until(pilot, lambda: "base@300" in screen.refs, "refs listed")
+        await pick_baseline(app, pilot, "base@300")
+        await until(pilot, lambda: "cand@300 against base@300 " in head(screen), "probe against probe")
+        await until(pilot, lambda: panel(screen).display, "the judged panel")
+        await pilot.press("1")
+        await pilot.press("3")
+        await until(pilot, lambda: "cand@300 against base@300 " in head(screen), "still the checkpoint")

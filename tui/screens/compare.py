@@ -53,6 +53,7 @@ class CompareScreen(Screen[None]):
 
     BINDINGS = [
         Binding("a", "pick_baseline", "Baseline"),
+        Binding("p", "pick_candidate", "Candidate"),
         Binding("c", "next_class", "Class"),
         Binding("b", "next_bench", "Bench"),
         Binding("slash", "search", "Search", key_display="/"),
@@ -122,7 +123,12 @@ class CompareScreen(Screen[None]):
 
     # -- what is compared ------------------------------------------------------------------
     def show_candidate(self, run: str | None) -> None:
-        """Compare ``run`` (the app's selected run); reloads when it changed or bench results arrived."""
+        """Compare ``run`` (the app's selected run); reloads when it changed or bench results arrived.
+
+        A checkpoint of that run picked here with ``p`` (``RUN@300``) stays the candidate.
+        """
+        if run is not None and self.candidate is not None and self.candidate.split("@", 1)[0] == run:
+            run = self.candidate
         changed = run != self.candidate
         if changed:
             self.candidate, self.row_offset = run, 0
@@ -131,8 +137,8 @@ class CompareScreen(Screen[None]):
             self.reload()
 
     def feed_event(self, run: str, record: dict[str, object]) -> None:
-        """A run's lifecycle line: a ``bench`` event means new results, so everything is asked again."""
-        if record.get("event") != "bench":
+        """A run's lifecycle line: a ``bench`` or ``bench_judge`` event means new results: all asked again."""
+        if record.get("event") not in ("bench", "bench_judge"):
             return
         self.stale = True
         if self._ready and self.is_current:
@@ -172,12 +178,16 @@ class CompareScreen(Screen[None]):
             self.total = 0
             self._line("#rows-count", "no rows: see above")
         await self._load_gate(candidate)
+        await self._load_refs()
+        self.load_matrix()
+
+    async def _load_refs(self) -> None:
+        """The refs with bench results: what `a` and `p` offer."""
         try:
             show = await self.client.bench_show()
             self.refs = list(dict.fromkeys(rate.run for rate in show.pass_rates))
         except EngineCallError:
-            pass  # `a` says so when pressed
-        self.load_matrix()
+            pass  # `a` and `p` say so when pressed
 
     async def _totals(self, candidate: str, baseline: str | None) -> DiffTotals:
         try:
@@ -340,6 +350,25 @@ class CompareScreen(Screen[None]):
         refs = [ref for ref in self.refs if ref != self.candidate]
         picker = PickBaselineScreen(refs, production=self.production, current=self.baseline)
         self.app.push_screen(picker, self._baseline_picked)
+
+    async def action_pick_candidate(self) -> None:
+        """Compare another run or checkpoint (``RUN@300`` against ``BASE@300``: probe against probe)."""
+        if not self.refs:
+            await self._load_refs()
+        if not self.refs:
+            self.notify("the engine listed no runs with bench results (ctrl+r to ask again)", severity="warning")
+            return
+        prompt = "Candidate: a run or a checkpoint with bench results (enter picks, escape keeps it):"
+        picker = PickBaselineScreen(
+            self.refs, production=self.production, current=self.candidate, prompt=prompt, offer_production=False
+        )
+        self.app.push_screen(picker, self._candidate_picked)
+
+    def _candidate_picked(self, choice: str | None) -> None:
+        if choice is not None and choice != self.candidate:
+            if choice == self.baseline:
+                self.baseline = None  # a ref against itself says nothing: back to production
+            self.show_candidate(choice)
 
     def _baseline_picked(self, choice: str | None) -> None:
         if choice is None:

@@ -1,4 +1,5 @@
-"""Pick the Compare screen's baseline: production, or any run (or checkpoint) with bench results."""
+"""Pick what the Compare screen compares: its baseline (production, or any run or checkpoint with bench
+results), or its candidate (any run or checkpoint with bench results: ``RUN@300`` for a probe)."""
 
 from __future__ import annotations
 
@@ -17,24 +18,34 @@ class PickBaselineScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Keep the baseline")]
 
-    def __init__(self, refs: list[str], *, production: str | None, current: str | None) -> None:
+    def __init__(
+        self,
+        refs: list[str],
+        *,
+        production: str | None,
+        current: str | None,
+        prompt: str = "Compare against (enter picks, escape keeps the current one):",
+        offer_production: bool = True,
+    ) -> None:
         super().__init__()
         self.refs = refs
         self.production = production
         self.current = current  # None: production
+        self.prompt = prompt
+        self.offer_production = offer_production  # False: picking a candidate, which is a ref
 
     def compose(self) -> ComposeResult:
         prod = f"production ({self.production})" if self.production else "production (none yet)"
-        options = [Option(prod, id=PRODUCTION)]
+        options = [Option(prod, id=PRODUCTION)] if self.offer_production else []
         options += [Option(ref + ("  ★" if ref == self.production else ""), id=ref) for ref in self.refs]
         with Vertical(id="baseline-dialog"):
-            yield Label("Compare against (enter picks, escape keeps the current one):")
+            yield Label(self.prompt)
             yield OptionList(*options, id="baseline-options")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
         wanted = self.current or PRODUCTION
-        ids = [PRODUCTION, *self.refs]
+        ids = [PRODUCTION, *self.refs] if self.offer_production else list(self.refs)
         options.highlighted = ids.index(wanted) if wanted in ids else 0
         options.focus()
 

@@ -384,3 +384,20 @@ def test_cut_anywhere_never_a_traceback(camp: Campaign, tmp_path: Path, src: Pat
         else:
             assert summary.rows > 0
             assert all(reason.startswith(str(path)) for reason in summary.reasons)
+
+
+def test_an_import_into_a_known_run_is_an_event_on_its_stream(camp: Campaign, tmp_path: Path) -> None:
+    """The Compare screen refreshes on a run's bench events: an import made in another terminal is one."""
+    rows = [{"task_id": "t1", "bench": "b", "passed": True}, {"task_id": "t2", "bench": "b", "passed": False}]
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = camp.run("r1").root
+    run.mkdir(parents=True)
+    (run / "run.toml").write_text('dataset = "d.jsonl"\n')
+    import_results(camp, source, "r1@300")
+    import_results(camp, source, "ledger-only")  # no run folder: results only, no folder made for it
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["ref"], e["rows"], e["format"]) for e in events] == [
+        ("bench_import", "r1@300", 2, "tunedeck")
+    ]
+    assert not camp.run("ledger-only").root.exists()

@@ -19,7 +19,7 @@ from engine.bench.formats.detect import resolve
 from engine.bench.rows import validate_bench_name
 from engine.bench.store import bench_file, parse_ref, replace_benches
 from engine.errors import ImportFormatError, NotFoundError
-from engine.store.campaign import Campaign
+from engine.store.campaign import Campaign, record_event
 
 
 def bench_totals(rows: list[dict[str, Any]]) -> BenchTotals:
@@ -65,6 +65,9 @@ def import_results(
     files = [bench_file(campaign, ref, name) for name in sink.benches]
     # Loaded into the cache now, so the first diff after an import is as fast as the next one.
     refresh_cache(campaign, files)
+    events = campaign.run(ref.run).events
+    if events.parent.is_dir():  # a run tunedeck knows: its stream tells the TUI that results came
+        record_event(events, "bench_import", ref=str(ref), path=str(path), format=used, rows=sink.rows)
     return BenchImportSummary(
         run=str(ref),
         format=used,

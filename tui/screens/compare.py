@@ -31,6 +31,8 @@ from tui.widgets.gate_verdict import GateVerdict
 from tui.widgets.judged_deltas import JudgedDeltas
 from tui.widgets.status_line import StatusLine
 
+# The events a run's stream carries when it has new bench results (bench run, bench judge, bench import).
+BENCH_EVENTS = frozenset({"bench", "bench_judge", "bench_import"})
 # How the engine's gate answer says the campaign declares none (engine.bench.gate.gate_config).
 NO_GATE = "no [gate] section"
 
@@ -137,8 +139,8 @@ class CompareScreen(Screen[None]):
             self.reload()
 
     def feed_event(self, run: str, record: dict[str, object]) -> None:
-        """A run's lifecycle line: a ``bench`` or ``bench_judge`` event means new results: all asked again."""
-        if record.get("event") not in ("bench", "bench_judge"):
+        """A run's lifecycle line: ``bench``, ``bench_judge`` or ``bench_import`` means new results: all asked again."""
+        if record.get("event") not in BENCH_EVENTS:
             return
         self.stale = True
         if self._ready and self.is_current:

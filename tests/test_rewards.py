@@ -187,3 +187,18 @@ def test_nan_rewards_count_as_zero_in_the_total(campaign_root: Path) -> None:
     scored = rewards.score(["c b a"], [row(answer="c b a")])
     assert math.isnan(scored[0][0])
     assert rewards.total(["c b a"], [row(answer="c b a")]) == [0.5]
+
+
+def test_a_pattern_that_backtracks_scores_zero_instead_of_hanging_the_run() -> None:
+    import time
+
+    from engine.worker.rewards.builtin import MATCH_TIMEOUT_S, format_match
+
+    spec = RewardSpec.model_validate({"fn": "format", "pattern": r"(a|aa)+$"})
+    started = time.monotonic()
+    scores = format_match(spec, ["a" * 40 + "b", "aaaa"], [])
+    assert time.monotonic() - started < 4 * MATCH_TIMEOUT_S
+    assert scores[0].value == 0.0
+    assert scores[0].reason is not None
+    assert "backtracks" in scores[0].reason
+    assert scores[1].value == 1.0

@@ -8,14 +8,17 @@ commas). Every score comes with a reason when it is below 1.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import regex
 
 from engine.bench.sandbox import Program, run_programs
 from engine.bench.score import extract_code, extract_json_object, make_tests_program, score_expected, score_json_fields
 from engine.store.datasets import PromptRow
 from engine.store.method_config import DEFAULT_COLUMNS, RewardSpec
+
+MATCH_TIMEOUT_S = 0.5  # per completion, for the format reward's pattern
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,26 @@ def length(spec: RewardSpec, completions: Sequence[str], rows: Sequence[PromptRo
 
 
 def format_match(spec: RewardSpec, completions: Sequence[str], rows: Sequence[PromptRow]) -> list[RewardScore]:
-    """1 when the completion matches ``pattern`` (searched; the whole text with ``full_match``)."""
+    """1 when the completion matches ``pattern`` (searched; the whole text with ``full_match``).
+
+    Matched with the ``regex`` module and a time limit per completion: a pattern that backtracks
+    catastrophically on some completion (``(a+)+$``) scores it 0 with the reason, instead of
+    hanging the run — ``re`` has no timeout.
+    """
     assert spec.pattern is not None
-    pattern = re.compile(spec.pattern, re.DOTALL)
+    pattern = regex.compile(spec.pattern, regex.DOTALL)
     match = pattern.fullmatch if spec.full_match else pattern.search
     miss = RewardScore(0.0, f"does not match {spec.pattern!r}")
-    return [RewardScore(1.0, None) if match(c.strip() if spec.full_match else c) else miss for c in completions]
+    slow = RewardScore(0.0, f"matching {spec.pattern!r} took over {MATCH_TIMEOUT_S} s: the pattern backtracks")
+    scores = []
+    for completion in completions:
+        try:
+            found = match(completion.strip() if spec.full_match else completion, timeout=MATCH_TIMEOUT_S)
+        except TimeoutError:
+            scores.append(slow)
+            continue
+        scores.append(RewardScore(1.0, None) if found else miss)
+    return scores
 
 
 Scorer = Callable[[RewardSpec, Sequence[str], Sequence[PromptRow]], list[RewardScore]]

@@ -503,6 +503,9 @@ class HostileJudge(JudgeServer):
                     return self.send(200, b"<html>502 bad gateway</html>")
                 if case == "always_503":
                     return self.send(503, b'{"error": "overloaded"}')
+                if case == "slow_ok":
+                    time.sleep(0.6)
+                    return self.chat(_verdict())
                 if case == "nochoices":
                     return self.send(200, b'{"choices": []}')
                 if case == "nullcontent":
@@ -884,3 +887,19 @@ def test_a_task_may_be_absent_or_a_number(campaign: Campaign) -> None:
         'dataset = "datasets/grpo.jsonl"\n[method]\nname = "grpo"\n[[method.rewards]]\nfn = "exact_match"\n'
     )
     assert len(prepare_run(campaign, "g").train_rows) + len(prepare_run(campaign, "g").eval_rows) == 2
+
+
+def test_answers_in_flight_when_judging_stops_are_kept_not_paid_twice(campaign: Campaign) -> None:
+    with HostileJudge() as server:
+        camp = _judge_campaign(campaign, server.url, "concurrency = 4\n")
+        cases = ["slow_ok", "slow_ok", "slow_ok", "unauthorized", "ok", "ok"]
+        suite = _suite(camp, cases)
+        with pytest.raises(JudgeStopped, match="judge.api_key_env"):
+            _judge(camp, suite)  # the 401 comes back while three slow answers are on their way
+        assert server.requests == 4  # nothing sent once the 401 came: the three slow ones were already out
+        logs = list((camp.run("r1").root / STATE_DIR).glob("*/judged.jsonl"))
+        kept = [json.loads(line) for line in logs[0].read_text().splitlines()]
+        # Answered (and billed) after the stop: logged, so the resume does not pay for them again.
+        assert {"t00", "t01", "t02"} <= {record["key"].split("\t")[1] for record in kept}
+        assert all(record["paid"] and record.get("error") is None for record in kept)
+        assert len(kept) == server.requests - 1  # every answer the judge gave (all but the 401) is kept

@@ -38,8 +38,7 @@ from engine.store.locks import ExclusiveLock
 
 MAX_REPEATS = 20
 STATE_DIR = ".judge"
-# Answers that say the judge itself is unusable (the key, the account, the address or the model):
-# every other request would get the same, so judging stops at the first one.
+# The setting to look at for each answer that stops judging (judge_client.STOP_STATUSES).
 SESSION_STATUSES = {401: "api_key_env", 402: "api_key_env", 403: "api_key_env", 404: "model", 405: "base_url"}
 
 
@@ -189,10 +188,13 @@ async def judge_tasks(
                     results[task.key] = record
                     if progress is not None:
                         progress(len(results), len(tasks))
-            finally:  # stopped early: nothing more is sent (or paid for)
-                for future in pending:
-                    future.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+            finally:  # stopped early: nothing more is sent, and what is in flight is waited for
+                client.stop_sending()
+                for outcome in await asyncio.gather(*pending, return_exceptions=True):
+                    if isinstance(outcome, tuple) and outcome[1]["paid"] and outcome[0].key not in results:
+                        task, judgement = outcome
+                        # Answered (and billed) after the stop: kept, so a resume does not pay for it again.
+                        writer.write({"key": task.key, "digest": digests[task.key], **judgement})
     return results, reused
 
 

@@ -22,6 +22,9 @@ from engine.store.config import JudgeConfig
 from engine.store.numbers import is_integer
 
 MAX_WAIT_S = 120.0  # the longest pause between two tries, whatever Retry-After says
+# Answers that say the judge itself is unusable (the key, the account, the model, the address): every
+# other request would get the same, so the client sends nothing more once one comes.
+STOP_STATUSES = frozenset({401, 402, 403, 404, 405})
 _SHOWN = 120
 
 
@@ -98,7 +101,12 @@ class JudgeClient:
             limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
         )
         self._slots = asyncio.Semaphore(config.concurrency)
+        self._stopped = False
         self._api_key = api_key
+
+    def stop_sending(self) -> None:
+        """Send no new request (one in flight still gets its answer, which may have been paid for)."""
+        self._stopped = True
 
     def _redacted(self, text: str) -> str:
         # A server or proxy may echo the Authorization header in its error body: that text ends
@@ -127,12 +135,16 @@ class JudgeClient:
         for attempt in range(self.config.retries + 1):
             response: httpx.Response | None = None
             async with self._slots:  # a slot is held for the request only, not for the backoff
+                if self._stopped:
+                    raise JudgeRequestError("not sent: judging stopped", attempt)
                 began = time.perf_counter()
                 try:
                     # httpx's timeout is per read: a server dripping a byte a second would never
                     # end. The whole request gets timeout_s.
                     async with asyncio.timeout(self.config.timeout_s):
                         response = await self._http.post("/chat/completions", json=payload)
+                    if response.status_code in STOP_STATUSES:
+                        self._stopped = True  # before the slot is freed: no waiting request goes out
                 except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as exc:
                     what = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
                     why = f"{what} talking to {self.config.base_url} (timeout_s={self.config.timeout_s:g})"

@@ -903,3 +903,15 @@ def test_answers_in_flight_when_judging_stops_are_kept_not_paid_twice(campaign: 
         assert {"t00", "t01", "t02"} <= {record["key"].split("\t")[1] for record in kept}
         assert all(record["paid"] and record.get("error") is None for record in kept)
         assert len(kept) == server.requests - 1  # every answer the judge gave (all but the 401) is kept
+
+
+def test_a_dataset_byte_that_is_not_utf8_is_named_at_its_line(campaign: Campaign) -> None:
+    text = _lines(PAIR) + b'{"prompt": "p\xe9", "chosen": "a", "rejected": "b"}\n'
+    with pytest.raises(TunedeckError, match=r"d\.jsonl:2: not UTF-8 text: byte 0xe9 at column 14"):
+        _prepare(campaign, text)
+
+
+def test_a_dataset_with_u2028_inside_a_string_is_one_line(campaign: Campaign) -> None:
+    row = {**PAIR, "prompt": "line\u2028separator"}
+    prepared = _prepare(campaign, (json.dumps(row, ensure_ascii=False) + "\n").encode() + _lines(PAIR))
+    assert "line\u2028separator" in [r.prompt for r in prepared.train_rows + prepared.eval_rows]

@@ -134,7 +134,7 @@ def load_rows(path: Path, *, source: Path | None = None, field: str = "dataset")
         raise DatasetError(f"dataset file not found: {path}", path=source, field=field)
     rows = [
         parse_row(line.record, path, line.lineno)
-        for line in iter_jsonl(path, max_line_chars=MAX_ROW_CHARS, torn_tail_ok=False)
+        for line in iter_jsonl(path, max_line_chars=MAX_ROW_CHARS, finished=True)
     ]
     if not rows:
         raise DatasetError("dataset has no rows", path=path)
@@ -234,7 +234,7 @@ def load_method_rows(
         return load_rows(path, source=source, field=field)
     if not path.is_file():
         raise DatasetError(f"dataset file not found: {path}", path=source, field=field)
-    lines = iter_jsonl(path, max_line_chars=MAX_ROW_CHARS, torn_tail_ok=False)
+    lines = iter_jsonl(path, max_line_chars=MAX_ROW_CHARS, finished=True)
     rows: list[PreferenceRow] | list[PromptRow]
     if method == "grpo":
         rows = [parse_prompt_row(line.record, path, line.lineno, columns or {}) for line in lines]

@@ -8,6 +8,7 @@ Bare ``NaN`` / ``Infinity`` are kept: HF Trainer logs them and they are real inf
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -94,22 +95,20 @@ class JsonlLine:
 
 
 def iter_jsonl(
-    path: str | Path, *, strict: bool = True, max_line_chars: int | None = None, torn_tail_ok: bool = True
+    path: str | Path, *, strict: bool = True, max_line_chars: int | None = None, finished: bool = False
 ) -> Iterator[JsonlLine]:
     """Yield the object on each non-blank line of ``path``.
 
     A line that does not parse raises ``TunedeckError`` naming file and line, except the
     last line when it has no newline (a write torn by a crash, or one still in flight),
-    which is skipped — unless ``torn_tail_ok`` is False: a file nobody is writing (a dataset)
-    whose last line is cut is a truncated copy, named like any bad line. With ``strict=False``
-    bad lines anywhere are skipped. A line longer than ``max_line_chars`` raises whatever
-    ``strict`` says: it is a mistake, not a record to guess at.
+    which is skipped. With ``strict=False`` bad lines anywhere are skipped. A line longer than
+    ``max_line_chars`` raises whatever ``strict`` says: it is a mistake, not a record to guess at.
+    ``finished``: a file nobody is writing (a dataset) — a cut last line is a truncated copy and
+    a byte that is not UTF-8 a damaged one, each named at its line instead of passed over.
     """
     path = Path(path)
-    # errors="replace": a crash can cut the last line inside a multi-byte character; that tail is
-    # skipped like any torn line, and a stray bad byte elsewhere must not make the file unreadable.
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        lines = handle.readlines()
+    lines = _finished_lines(path) if finished else _lines(path)
+    torn_tail_ok = not finished
     for index, raw in enumerate(lines):
         lineno = index + 1
         if not raw.strip():
@@ -132,6 +131,28 @@ def iter_jsonl(
                 continue
             raise TunedeckError("expected a JSON object", path=path, line=lineno)
         yield JsonlLine(lineno, record)
+
+
+def _lines(path: Path) -> list[str]:
+    # errors="replace": a crash can cut the last line inside a multi-byte character; that tail is
+    # skipped like any torn line, and a stray bad byte elsewhere must not make the file unreadable.
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        return handle.readlines()
+
+
+def _finished_lines(path: Path) -> list[str]:
+    """The lines of a file that should be whole: a byte that is not UTF-8 is named at its line."""
+    data = path.read_bytes()
+    try:
+        # Split as open(newline="") does (\n, \r, \r\n): str.splitlines would also cut at U+2028,
+        # which json.dumps(ensure_ascii=False) leaves raw inside strings.
+        return io.StringIO(data.decode("utf-8"), newline="").readlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TunedeckError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column}", path=path, line=line
+        ) from None
 
 
 @dataclass

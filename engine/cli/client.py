@@ -36,6 +36,21 @@ def _transport(socket: Path) -> httpx.HTTPTransport:
     return httpx.HTTPTransport(uds=str(socket))
 
 
+def _hold_ctrl_c() -> set[int | signal.Signals] | None:
+    """Block SIGINT in this (main) thread; the previous mask, or None where that cannot be done."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (OSError, ValueError):
+        return None
+
+
+def _release_ctrl_c(held: set[int | signal.Signals] | None) -> None:
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 class EngineClient:
     """Typed calls to one campaign's engine over its Unix socket: ``with EngineClient(campaign) as client:``.
 
@@ -153,11 +168,17 @@ class EngineClient:
     def run_job(self, request: JobRequest, say: Callable[[str], None]) -> JobStatus:
         """Queue a job and wait for its end, saying when it waits and when it starts.
 
-        Ctrl-C stops the job (a queued one leaves the queue) before it is passed on.
+        Ctrl-C stops the job (a queued one leaves the queue) before it is passed on. While the job
+        is being submitted, Ctrl-C is held back until its id is known: the engine queues the job
+        before it answers, and a Ctrl-C in between would otherwise leave it queued with no one
+        waiting for it (seen under load).
         """
-        job = self.submit_job(request)
-        said = ""
+        job: JobStatus | None = None
+        held = _hold_ctrl_c()
         try:
+            job = self.submit_job(request)
+            _release_ctrl_c(held)  # a Ctrl-C pressed meanwhile arrives now, with the job known
+            said = ""
             while job.state in ("queued", "running", "stopping"):
                 news = self._job_news(job)
                 if news != said:
@@ -166,8 +187,11 @@ class EngineClient:
                 time.sleep(JOB_POLL_S)
                 job = self._job_across_restarts(job.id)
         except KeyboardInterrupt:
-            self.stop_job(job.id, reason="interrupted (Ctrl-C)")
+            if job is not None:
+                self.stop_job(job.id, reason="interrupted (Ctrl-C)")
             raise
+        finally:
+            _release_ctrl_c(held)
         return job
 
     def _job_across_restarts(self, job_id: str) -> JobStatus:

@@ -98,31 +98,16 @@ def test_watch_without_rules_or_alerts(tmp_path: Path) -> None:
     assert "no run named 'ghost'" in missing.stderr
 
 
-SCOPED = """
-[[watch]]
-name = "spike-here"
-metric = "grad_norm"
-above = 2.0
-runs = ["v4.*", "other"]
-
-[[watch]]
-name = "spike-elsewhere"
-metric = "grad_norm"
-above = 2.0
-runs = ["v5*"]
-
-[[watch]]
-name = "spike-preference-only"
-metric = "grad_norm"
-above = 2.0
-methods = ["dpo", "orpo"]
-
-[[watch]]
-name = "spike-sft-only"
-metric = "grad_norm"
-above = 2.0
-methods = ["sft"]
-"""
+# The same condition four times, each rule scoped differently: which fire says which scopes hold.
+SCOPES = {
+    "spike-here": 'runs = ["v4.*", "other"]',
+    "spike-elsewhere": 'runs = ["v5*"]',
+    "spike-preference-only": 'methods = ["dpo", "orpo"]',
+    "spike-sft-only": 'methods = ["sft"]',
+}
+SCOPED = "".join(
+    f'\n[[watch]]\nname = "{name}"\nmetric = "grad_norm"\nabove = 2.0\n{scope}\n' for name, scope in SCOPES.items()
+)
 
 
 def test_rules_watch_only_the_runs_and_methods_they_name(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from engine.bench.compare import (
 )
 from engine.bench.db import BenchDB, opened
 from engine.bench.gate import evaluate_gate
-from engine.bench.judge_compare import step_check, step_of
+from engine.bench.judge_compare import at_step, step_check, step_of
 from engine.bench.stats import mcnemar_exact
 from engine.bench.store import bench_files, parse_ref, resolve_ref
 from engine.errors import NotFoundError, TunedeckError
@@ -91,8 +91,7 @@ def _at_the_same_step(db: BenchDB, candidate: str, baseline: str) -> str:
     step = step_of(db, candidate)
     if step is None:
         raise NotFoundError(f"the step of {candidate!r} is not known: name it (RUN@STEP)", field="CANDIDATE")
-    run = parse_ref(baseline).run
-    ref = f"{run}@{step}"
+    run, ref = parse_ref(baseline).run, at_step(baseline, step)
     if not db.query("run_has_rows", run=ref):
         raise NotFoundError(
             f"no bench results for {ref!r}, the baseline at {candidate}'s step: bench that checkpoint first "

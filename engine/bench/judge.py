@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.api.bench import BenchJudgeSummary, BenchTotals
 from engine.bench.db import refresh_cache
-from engine.bench.judge_client import JudgeClient, JudgeRequestError
+from engine.bench.judge_client import STOP_STATUSES, JudgeClient, JudgeRequestError
 from engine.bench.judge_parse import SCALE, VerdictError, parse_verdict, weighted_overall
 from engine.bench.judge_rows import judged_row, load_judge_suite
 from engine.bench.judge_rubric import Rubric, judge_messages, load_rubric
@@ -38,8 +38,6 @@ from engine.store.locks import ExclusiveLock
 
 MAX_REPEATS = 20
 STATE_DIR = ".judge"
-# The setting to look at for each answer that stops judging (judge_client.STOP_STATUSES).
-SESSION_STATUSES = {401: "api_key_env", 402: "api_key_env", 403: "api_key_env", 404: "model", 405: "base_url"}
 
 
 class JudgeStopped(TunedeckError):
@@ -183,7 +181,7 @@ async def judge_tasks(
                     record = {"key": task.key, "digest": digests[task.key], **judgement}
                     if judgement["paid"]:
                         writer.write(record)  # flushed now: a kill after this line costs nothing
-                    elif judgement.get("status") in SESSION_STATUSES:
+                    elif judgement.get("status") in STOP_STATUSES:
                         raise _stopped(judgement, sum(bool(r.get("paid")) for r in results.values()))
                     results[task.key] = record
                     if progress is not None:
@@ -200,7 +198,7 @@ async def judge_tasks(
 
 def _stopped(judgement: dict[str, Any], kept: int) -> JudgeStopped:
     """Why judging stopped at an answer that every other request would get too."""
-    field = "judge." + SESSION_STATUSES[judgement["status"]]
+    field = "judge." + STOP_STATUSES[judgement["status"]]
     said = f"the judge answered {judgement['error']}; stopped: every request would get the same"
     return JudgeStopped(f"{said}. Nothing written; {kept} judgements kept for a resume", field=field)
 

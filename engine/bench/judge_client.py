@@ -22,9 +22,9 @@ from engine.store.config import JudgeConfig
 from engine.store.numbers import is_integer
 
 MAX_WAIT_S = 120.0  # the longest pause between two tries, whatever Retry-After says
-# Answers that say the judge itself is unusable (the key, the account, the model, the address): every
-# other request would get the same, so the client sends nothing more once one comes.
-STOP_STATUSES = frozenset({401, 402, 403, 404, 405})
+# Answers that say the judge itself is unusable, with the [judge] setting to look at: every other
+# request would get the same, so the client sends nothing more once one comes.
+STOP_STATUSES = {401: "api_key_env", 402: "api_key_env", 403: "api_key_env", 404: "model", 405: "base_url"}
 _SHOWN = 120
 
 

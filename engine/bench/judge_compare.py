@@ -109,6 +109,11 @@ def step_of(db: BenchDB, ref: str) -> int | None:
         return None
 
 
+def at_step(baseline: str, step: int | None) -> str:
+    """The baseline run's ref at ``step``: what a probe at that step is compared with."""
+    return f"{parse_ref(baseline).run}@{step}"
+
+
 def step_check(db: BenchDB, candidate: str, baseline: str) -> StepCheck:
     """Whether both sides trained as many steps; when not, which baseline ref would match."""
     cand, base = step_of(db, candidate), step_of(db, baseline)
@@ -116,7 +121,7 @@ def step_check(db: BenchDB, candidate: str, baseline: str) -> StepCheck:
     note = None
     if same is False:
         note = f"unequal step counts: {candidate} at step {cand}, {baseline} at step {base}"
-        match = f"{parse_ref(baseline).run}@{cand}"
+        match = at_step(baseline, cand)
         if match != candidate and db.query("run_has_rows", run=match):
             note += f"; {match} is the baseline at the same step (--same-step)"
     return StepCheck(candidate_step=cand, baseline_step=base, same=same, note=note)
